@@ -1,0 +1,71 @@
+// Chain names: the configured prefix, a kind letter, a readable piece of the id, and a hash
+// of the whole id, at most 28 characters. Stable across runs (a function of the id only);
+// two ids that share their readable piece still differ in the hash, and compile() refuses
+// any name two ids would share rather than let them share a chain.
+import { createHash } from 'node:crypto';
+import type { Lifecycle } from '../model/cell.js';
+
+export const MAX_CHAIN_NAME_LENGTH = 28;
+const HASH_LENGTH = 8;
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** 40 bits of SHA-256, in lower-case base32. */
+export function shortHash(key: string): string {
+  const digest = createHash('sha256').update(key).digest();
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of digest) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5 && out.length < HASH_LENGTH) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    if (out.length === HASH_LENGTH) break;
+  }
+  return out;
+}
+
+/** The kinds of chain asgc writes, one letter each. */
+export const CHAIN_KINDS = {
+  /** A container's egress chain (CF netout--<handle> + asg-<handle>). */
+  egress: 'o',
+  /** A container's accepted-traffic log chain (CF netout--<handle>--log). */
+  log: 'l',
+  /** ASG rules shared by every container of one space and lifecycle. */
+  running: 'r',
+  staging: 's',
+} as const;
+
+export class ChainNamer {
+  constructor(readonly prefix: string) {}
+
+  /** The chain FORWARD jumps to, which sends each container's traffic to its own chain. */
+  get forward(): string {
+    return `${this.prefix}forward`;
+  }
+
+  egress(handle: string): string {
+    return this.name(CHAIN_KINDS.egress, handle, handle);
+  }
+
+  log(handle: string): string {
+    return this.name(CHAIN_KINDS.log, handle, handle);
+  }
+
+  asgSet(lifecycle: Lifecycle, spaceGuid: string | undefined): string {
+    return this.name(CHAIN_KINDS[lifecycle], spaceGuid ?? 'global', `${lifecycle}\u0000${spaceGuid ?? ''}`);
+  }
+
+  owns(chain: string): boolean {
+    return chain.startsWith(this.prefix);
+  }
+
+  private name(kind: string, readableSource: string, id: string): string {
+    const head = `${this.prefix}${kind}-`;
+    const room = MAX_CHAIN_NAME_LENGTH - head.length - HASH_LENGTH - 1;
+    const readable = readableSource.replace(/[^A-Za-z0-9]/g, '').slice(0, Math.max(room, 0));
+    return readable === '' ? `${head}${shortHash(id)}` : `${head}${readable}-${shortHash(id)}`;
+  }
+}

@@ -1,0 +1,28 @@
+// -m limit: the rate in the largest unit that divides it exactly; the default burst 5 is omitted.
+import type { LimitMatch, Rate, RateUnit } from '../ir/matches.js';
+import type { MatchExtension } from './extension.js';
+
+export const DEFAULT_LIMIT_BURST = 5;
+
+const SECONDS_PER_UNIT: Record<RateUnit, number> = { sec: 1, min: 60, hour: 3600, day: 86400 };
+
+/** A rate of `count` per `unit`, restated as iptables-save prints it (120/hour -> 2/min). */
+export function canonicalRate(count: number, unit: RateUnit): Rate {
+  const perDay = count * (SECONDS_PER_UNIT.day / SECONDS_PER_UNIT[unit]);
+  for (const candidate of ['sec', 'min', 'hour'] as const) {
+    const perCandidate = perDay / (SECONDS_PER_UNIT.day / SECONDS_PER_UNIT[candidate]);
+    if (Number.isInteger(perCandidate)) return { count: perCandidate, unit: candidate };
+  }
+  return { count: perDay, unit: 'day' };
+}
+
+export function limitMatch(count: number, unit: RateUnit, burst: number): LimitMatch {
+  return { kind: 'limit', rate: canonicalRate(count, unit), burst };
+}
+
+export const limitExtension: MatchExtension<LimitMatch> = {
+  render(match) {
+    const burst = match.burst === DEFAULT_LIMIT_BURST ? '' : ` --limit-burst ${match.burst}`;
+    return `-m limit --limit ${match.rate.count}/${match.rate.unit}${burst}`;
+  },
+};

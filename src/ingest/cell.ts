@@ -1,0 +1,47 @@
+// The documents of one scenario (already read) -> a cell's policy, or every error found.
+import { type CellPolicy, DEFAULT_CONFIG } from '../model/cell.js';
+import { type Result, fail, ok } from '../model/result.js';
+import { ingestConfig } from './config.js';
+import { ingestContainers } from './containers.js';
+import type { InputError } from './input-error.js';
+import { parseJson } from './json.js';
+import { ingestPolicies } from './policies.js';
+import { ingestSecurityGroups } from './security-groups.js';
+
+export interface SourceText {
+  /** How errors name the document (its path as the user gave it). */
+  readonly file: string;
+  readonly text: string;
+}
+
+export interface ScenarioTexts {
+  readonly securityGroups?: SourceText;
+  readonly policies?: SourceText;
+  readonly containers?: SourceText;
+  readonly config?: SourceText;
+}
+
+/** Every document given is checked; absent ones take their empty defaults. */
+export function ingestScenario(texts: ScenarioTexts): Result<CellPolicy, InputError[]> {
+  const errors: InputError[] = [];
+  const ingest = <T extends { errors: InputError[] }>(
+    source: SourceText | undefined,
+    fallback: NoInfer<Omit<T, 'errors'>>,
+    read: (document: unknown, file: string) => T,
+  ): Omit<T, 'errors'> => {
+    if (source === undefined) return fallback;
+    const parsed = parseJson(source.text, source.file);
+    if (!parsed.ok) {
+      errors.push(parsed.error);
+      return fallback;
+    }
+    const result = read(parsed.value, source.file);
+    errors.push(...result.errors);
+    return result;
+  };
+  const { groups } = ingest(texts.securityGroups, { groups: [] }, ingestSecurityGroups);
+  const { policies } = ingest(texts.policies, { policies: [] }, ingestPolicies);
+  const { containers } = ingest(texts.containers, { containers: [] }, ingestContainers);
+  const { config } = ingest(texts.config, { config: DEFAULT_CONFIG }, ingestConfig);
+  return errors.length > 0 ? fail(errors) : ok({ securityGroups: groups, policies, containers, config });
+}

@@ -1,0 +1,119 @@
+// GET /networking/v1/internal/security_groups responses: one page or an array of pages.
+// `rules` is a JSON string as the policy server sends it, or an array.
+import { PROTOCOLS, type RawAsgRule, type SecurityGroup, validateAsgRule, type AsgRule } from '../model/asg.js';
+import { ErrorSink, type InputError, pointer } from './input-error.js';
+import { parseJson } from './json.js';
+import { checkSchema, compileSchema } from './schema.js';
+
+const nullable = (type: string) => ({ type: [type, 'null'] });
+
+const ruleSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['protocol', 'destination'],
+  properties: {
+    protocol: { enum: PROTOCOLS },
+    destination: { type: 'string' },
+    ports: nullable('string'),
+    type: { ...nullable('integer'), minimum: -1, maximum: 255, description: 'must be an integer between -1 and 255 (inclusive)' },
+    code: { ...nullable('integer'), minimum: -1, maximum: 255, description: 'must be an integer between -1 and 255 (inclusive)' },
+    description: nullable('string'),
+    log: nullable('boolean'),
+  },
+};
+
+const guidList = { type: 'array', items: { type: 'string', minLength: 1 } };
+
+const pageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['security_groups'],
+  properties: {
+    next: { type: 'integer', minimum: 0 },
+    security_groups: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['guid', 'name', 'rules'],
+        properties: {
+          guid: { type: 'string', minLength: 1 },
+          name: { type: 'string' },
+          rules: { type: ['string', 'array'] },
+          staging_default: { type: 'boolean' },
+          running_default: { type: 'boolean' },
+          staging_space_guids: guidList,
+          running_space_guids: guidList,
+        },
+      },
+    },
+  },
+};
+
+const validateRules = compileSchema({ type: 'array', items: ruleSchema });
+const validatePage = compileSchema(pageSchema);
+
+interface RawGroup {
+  guid: string;
+  name: string;
+  rules: string | unknown[];
+  staging_default?: boolean;
+  running_default?: boolean;
+  staging_space_guids?: string[];
+  running_space_guids?: string[];
+}
+
+function ingestRules(raw: RawGroup, at: string, sink: ErrorSink): AsgRule[] {
+  const rulesAt = `${at}/rules`;
+  let rules: unknown = raw.rules;
+  if (typeof rules === 'string') {
+    const parsed = parseJson(rules, sink.file);
+    if (!parsed.ok) {
+      sink.add(rulesAt, `rules is a string that ${parsed.error.message}`);
+      return [];
+    }
+    rules = parsed.value;
+  }
+  if (!checkSchema(validateRules, rules, sink, rulesAt)) return [];
+  const result: AsgRule[] = [];
+  (rules as RawAsgRule[]).forEach((rawRule, ruleIndex) => {
+    const { rule, errors } = validateAsgRule(rawRule, { groupGuid: raw.guid, groupName: raw.name, ruleIndex });
+    for (const error of errors) {
+      sink.add(`${rulesAt}/${ruleIndex}${error.field ? `/${error.field}` : ''}`, error.message);
+    }
+    if (rule) result.push(rule);
+  });
+  return result;
+}
+
+export function ingestSecurityGroups(document: unknown, file: string): { groups: SecurityGroup[]; errors: InputError[] } {
+  const sink = new ErrorSink(file);
+  const pages = Array.isArray(document) ? document : [document];
+  const pagePointer = (index: number) => (Array.isArray(document) ? pointer(index) : '');
+  const groups: SecurityGroup[] = [];
+  const seen = new Map<string, string>();
+  pages.forEach((page, pageIndex) => {
+    const at = pagePointer(pageIndex);
+    if (!checkSchema(validatePage, page, sink, at)) return;
+    (page as { security_groups: RawGroup[] }).security_groups.forEach((raw, groupIndex) => {
+      const groupAt = `${at}${pointer('security_groups', groupIndex)}`;
+      const first = seen.get(raw.guid);
+      if (first !== undefined) {
+        sink.add(`${groupAt}/guid`, `security group ${raw.guid} is listed twice (first at ${first})`);
+        return;
+      }
+      seen.set(raw.guid, groupAt);
+      const rules = ingestRules(raw, groupAt, sink);
+      groups.push({
+        guid: raw.guid,
+        name: raw.name,
+        rules,
+        stagingDefault: raw.staging_default ?? false,
+        runningDefault: raw.running_default ?? false,
+        stagingSpaceGuids: raw.staging_space_guids ?? [],
+        runningSpaceGuids: raw.running_space_guids ?? [],
+      });
+    });
+  });
+  return { groups, errors: sink.errors };
+}

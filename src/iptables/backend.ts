@@ -1,0 +1,21 @@
+// Which binaries speak to which backend and family.
+import type { Family } from '../model/address.js';
+
+export type Backend = 'nft' | 'legacy';
+export const BACKENDS: readonly Backend[] = ['nft', 'legacy'];
+
+export interface Tools {
+  readonly save: string;
+  readonly restore: string;
+}
+
+export function tools(backend: Backend, family: Family): Tools {
+  const base = family === 4 ? 'iptables' : 'ip6tables';
+  const suffix = backend === 'nft' ? '-nft' : '-legacy';
+  return { save: `${base}${suffix}-save`, restore: `${base}${suffix}-restore` };
+}
+
+/** Run `argv` inside a network namespace (ip netns exec), or as is when none is given. */
+export function inNamespace(namespace: string | undefined, argv: readonly string[]): string[] {
+  return namespace === undefined ? [...argv] : ['ip', 'netns', 'exec', namespace, ...argv];
+}

@@ -1,0 +1,36 @@
+// The process edge: run a program with an argument vector (never a shell), feed stdin,
+// collect output, bounded in time.
+import { spawn } from 'node:child_process';
+
+export interface ProcessResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface RunOptions {
+  readonly input?: string;
+  readonly timeoutMs?: number;
+}
+
+export function runProcess(argv: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
+  const [program, ...args] = argv;
+  if (program === undefined) return Promise.reject(new Error('runProcess: empty argument vector'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000 });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8') + (signal ? `\n(killed by ${signal})` : ''),
+      });
+    });
+    child.stdin.on('error', () => undefined); // the program may exit before reading everything
+    child.stdin.end(options.input ?? '');
+  });
+}

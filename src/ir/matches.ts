@@ -1,0 +1,74 @@
+// Matches asgc speaks. Each kind has one extension module (src/extensions) that renders it
+// canonically, reads it back, and says what it means for a packet.
+import type { RangeBlock } from '../model/address.js';
+
+export interface PortCondition {
+  readonly start: number;
+  readonly end: number;
+  readonly negated: boolean;
+}
+
+export interface TcpUdpMatch {
+  readonly kind: 'tcp' | 'udp';
+  readonly sport?: PortCondition;
+  readonly dport?: PortCondition;
+}
+
+/** -m icmp: type 0-254, or 255 = any; code undefined = every code of the type. */
+export interface IcmpMatch {
+  readonly kind: 'icmp';
+  readonly type: number;
+  readonly code?: number;
+  readonly negated: boolean;
+}
+
+/** -m icmp6: there is no "any" type in the kernel. */
+export interface Icmp6Match {
+  readonly kind: 'icmp6';
+  readonly type: number;
+  readonly code?: number;
+  readonly negated: boolean;
+}
+
+export interface AddressRangeCondition {
+  readonly block: RangeBlock;
+  readonly negated: boolean;
+}
+
+export interface IprangeMatch {
+  readonly kind: 'iprange';
+  readonly source?: AddressRangeCondition;
+  readonly destination?: AddressRangeCondition;
+}
+
+export interface CommentMatch {
+  readonly kind: 'comment';
+  /** At most 255 bytes of UTF-8, no control characters (see extensions/comment). */
+  readonly text: string;
+}
+
+export const CONNTRACK_STATES = ['INVALID', 'NEW', 'RELATED', 'ESTABLISHED', 'UNTRACKED', 'SNAT', 'DNAT'] as const;
+export type ConntrackState = (typeof CONNTRACK_STATES)[number];
+
+/** -m state --state or -m conntrack --ctstate; states kept in the kernel's print order. */
+export interface StateMatch {
+  readonly kind: 'state' | 'conntrack';
+  readonly states: readonly ConntrackState[];
+  readonly negated: boolean;
+}
+
+export const RATE_UNITS = ['sec', 'min', 'hour', 'day'] as const;
+export type RateUnit = (typeof RATE_UNITS)[number];
+
+export interface Rate {
+  readonly count: number;
+  readonly unit: RateUnit;
+}
+
+export interface LimitMatch {
+  readonly kind: 'limit';
+  readonly rate: Rate;
+  readonly burst: number;
+}
+
+export type Match = TcpUdpMatch | IcmpMatch | Icmp6Match | IprangeMatch | CommentMatch | StateMatch | LimitMatch;

@@ -1,0 +1,96 @@
+// IR -> exactly the text iptables-save / ip6tables-save print back (without their
+// "# Generated/Completed" comment lines): tables, chain declarations, -A lines, COMMIT.
+import type { Family } from '../model/address.js';
+import { formatBlock } from '../model/address.js';
+import { renderMatch } from '../extensions/registry.js';
+import { renderTarget } from '../extensions/targets.js';
+import {
+  type AddressMatch,
+  type Chain,
+  type ChainRule,
+  type InterfaceMatch,
+  type Ruleset,
+  type Table,
+  BUILTIN_CHAINS,
+} from '../ir/ruleset.js';
+
+function pushAddress(words: string[], option: string, match: AddressMatch | undefined): void {
+  if (match === undefined) return;
+  // iptables drops any /0 (it matches everything); keep a negated one, which legacy prints.
+  if (match.block.prefixLength === 0 && !match.negated) return;
+  if (match.negated) words.push('!');
+  words.push(option, formatBlock(match.block));
+}
+
+function pushInterface(words: string[], option: string, match: InterfaceMatch | undefined): void {
+  if (match === undefined || (match.name === '+' && !match.negated)) return;
+  if (match.negated) words.push('!');
+  words.push(option, match.name);
+}
+
+/** IP-header fields in the kernel's fixed order, matches in order, target last. */
+function pushRule(words: string[], rule: ChainRule, family: Family): void {
+  if (rule.kind === 'opaque') {
+    if (rule.text !== '') words.push(rule.text);
+    return;
+  }
+  pushAddress(words, '-s', rule.source);
+  pushAddress(words, '-d', rule.destination);
+  pushInterface(words, '-i', rule.inInterface);
+  pushInterface(words, '-o', rule.outInterface);
+  if (rule.protocol !== undefined) {
+    if (rule.protocol.negated) words.push('!');
+    words.push('-p', rule.protocol.name);
+  }
+  for (const match of rule.matches) words.push(renderMatch(match, family));
+  if (rule.target !== undefined) words.push(renderTarget(rule.target));
+}
+
+/** The rule's text after `-A <chain> `. */
+export function renderRuleSpec(rule: ChainRule, family: Family): string {
+  const words: string[] = [];
+  pushRule(words, rule, family);
+  return words.join(' ');
+}
+
+export function renderRule(chain: string, rule: ChainRule, family: Family): string {
+  const words = ['-A', chain];
+  pushRule(words, rule, family);
+  return words.join(' ');
+}
+
+/** strcmp order, as iptables-save sorts user chains. */
+export function compareBytewise(a: string, b: string): number {
+  // Chain names are almost always ASCII, where UTF-16 order is byte order.
+  if (/^[\x00-\x7f]*$/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Built-in chains in hook order, then user chains in strcmp order. */
+export function orderChains(table: Table): Chain[] {
+  const builtins = BUILTIN_CHAINS[table.name] ?? [];
+  const byName = new Map(table.chains.map((chain) => [chain.name, chain]));
+  const ordered: Chain[] = [];
+  for (const name of builtins) {
+    const chain = byName.get(name);
+    if (chain) ordered.push(chain);
+  }
+  const user = table.chains.filter((chain) => !builtins.includes(chain.name));
+  user.sort((a, b) => compareBytewise(a.name, b.name));
+  return ordered.concat(user);
+}
+
+export function renderTable(table: Table, family: Family): string {
+  const chains = orderChains(table);
+  const lines = [`*${table.name}`];
+  for (const chain of chains) lines.push(`:${chain.name} ${chain.policy ?? '-'} [0:0]`);
+  for (const chain of chains) {
+    for (const rule of chain.rules) lines.push(renderRule(chain.name, rule, family));
+  }
+  lines.push('COMMIT');
+  return lines.join('\n') + '\n';
+}
+
+export function renderRuleset(ruleset: Ruleset): string {
+  return ruleset.tables.map((table) => renderTable(table, ruleset.family)).join('');
+}

@@ -1,0 +1,30 @@
+// ingest -> compile -> render for one scenario, as pure functions of the documents' texts.
+import { compileCell, type CompileError, type CompiledCell } from '../compile/compile.js';
+import { ingestScenario, type ScenarioTexts } from '../ingest/cell.js';
+import { formatInputError, type InputError } from '../ingest/input-error.js';
+import type { Family } from '../model/address.js';
+import { type Result, fail } from '../model/result.js';
+import { renderRuleset } from '../render/save-text.js';
+
+export type ScenarioProblem =
+  | { readonly kind: 'input'; readonly errors: readonly InputError[] }
+  | { readonly kind: 'compile'; readonly errors: readonly CompileError[] };
+
+export function compileScenario(texts: ScenarioTexts): Result<CompiledCell, ScenarioProblem> {
+  const cell = ingestScenario(texts);
+  if (!cell.ok) return fail({ kind: 'input', errors: cell.error });
+  const compiled = compileCell(cell.value);
+  return compiled.ok ? compiled : fail({ kind: 'compile', errors: compiled.error });
+}
+
+export function renderCell(cell: CompiledCell): Record<Family, string> {
+  return { 4: renderRuleset(cell[4]), 6: renderRuleset(cell[6]) };
+}
+
+export function describeProblem(problem: ScenarioProblem): string[] {
+  return problem.kind === 'input'
+    ? problem.errors.map(formatInputError)
+    : problem.errors.map((error) => `asgc: ${error.message}`);
+}
+
+export const RULES_FILE: Record<Family, string> = { 4: 'iptables.rules', 6: 'ip6tables.rules' };

@@ -1,0 +1,90 @@
+// npm run bench: benchmarks with medians, and ratios against baselines measured in the same run.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { runProcess } from '../../src/iptables/exec.js';
+import { generateCell } from './cell-generator.js';
+
+const exec = promisify(execFile);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 1000);
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+export const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
+
+/** Wall time of loading `text` with `tool` into a fresh network namespace, or undefined without root. */
+async function kernelLoadMs(tool: string, text: string): Promise<number | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const namespace = `asgc-bench-${process.pid}`;
+  if ((await runProcess(['ip', 'netns', 'add', namespace])).code !== 0) return undefined;
+  try {
+    const start = performance.now();
+    const result = await runProcess(['ip', 'netns', 'exec', namespace, tool], { input: text, timeoutMs: 300_000 });
+    if (result.code !== 0) throw new Error(`${tool}: ${result.stderr}`);
+    return performance.now() - start;
+  } finally {
+    await runProcess(['ip', 'netns', 'del', namespace]);
+  }
+}
+
+async function compileCase(label: string, spaces: number, withKernelBaseline: boolean): Promise<void> {
+  const directory = await mkdtemp(join(tmpdir(), 'asgc-bench-'));
+  try {
+    const scenario = generateCell(CONTAINERS, spaces);
+    await writeFile(join(directory, 'security_groups.json'), JSON.stringify(scenario.securityGroups));
+    await writeFile(join(directory, 'containers.json'), JSON.stringify(scenario.containers));
+    const worker = new URL('./compile-once.js', import.meta.url).pathname;
+    const ipv4File = join(directory, 'iptables.rules');
+    const samples: Record<string, number>[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const { stdout } = await exec(process.execPath, [worker, directory, ipv4File]);
+      samples.push(JSON.parse(stdout) as Record<string, number>);
+    }
+    const m = (key: string) => median(samples.map((sample) => sample[key] as number));
+    const rules = m('rules');
+    const total = m('totalMs');
+    console.log(
+      `\n== compile, ${label}: ${CONTAINERS} containers x ${scenario.rulesPerFamily} ASG rule elements per family, dual stack`,
+    );
+    console.log(`   (median of ${RUNS} fresh processes, each doing what \`asgc compile\` does)`);
+    console.log(
+      `output               ${rules.toLocaleString()} rules, ${(m('bytes') / 1e6).toFixed(1)} MB of iptables-save text`,
+    );
+    console.log(
+      `stages               read ${fmt(m('readMs'))} | ingest+validate ${fmt(m('ingestMs'))} | compile ${fmt(m('compileMs'))} | render ${fmt(m('renderMs'))}`,
+    );
+    console.log(
+      `total                ${fmt(total)} (target <= 1 s), ${Math.round(rules / (total / 1000)).toLocaleString()} rules/s`,
+    );
+    console.log(`peak RSS             ${m('maxRssMb').toFixed(0)} MB (target <= 512 MB)`);
+    console.log(
+      `baseline JSON.parse  ${fmt(m('jsonParseMs'))} of the same input -> asgc is ${(total / m('jsonParseMs')).toFixed(1)}x that`,
+    );
+    if (!withKernelBaseline) return;
+    const text = await readFile(ipv4File, 'utf8');
+    for (const tool of ['iptables-legacy-restore', 'iptables-nft-restore']) {
+      const load = await kernelLoadMs(tool, text);
+      const half = Math.round(rules / 2).toLocaleString();
+      if (load === undefined) console.log(`baseline ${tool}: skipped (needs root and ip netns)`);
+      else
+        console.log(
+          `baseline ${tool.padEnd(24)} ${fmt(load)} to load the IPv4 half (${half} rules) -> asgc's whole dual-stack compile is ${((100 * total) / load).toFixed(0)}% of it`,
+        );
+    }
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+const which = process.argv[2] ?? 'all';
+if (which === 'all' || which === 'compile') {
+  await compileCase('worst case (every container in its own space, nothing shared)', CONTAINERS, true);
+  await compileCase('typical cell (20 spaces, ASG chains shared)', 20, false);
+}
