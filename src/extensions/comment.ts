@@ -3,7 +3,7 @@
 // here, once, before it enters the IR: then what we render is what the kernel keeps.
 import type { CommentMatch } from '../ir/matches.js';
 import { quoteArgument } from '../render/quote.js';
-import type { MatchExtension } from './extension.js';
+import { type MatchExtension, optionsByName } from './extension.js';
 
 export const COMMENT_MAX_BYTES = 255;
 
@@ -31,7 +31,14 @@ export function comment(text: string): CommentMatch {
 }
 
 export const commentExtension: MatchExtension<CommentMatch> = {
+  module: 'comment',
+  options: { comment: 1 },
   render(match) {
     return `-m comment --comment ${quoteArgument(match.text)}`;
+  },
+  parse(options) {
+    const text = optionsByName(options, {})?.get('comment')?.values[0];
+    // Read back exactly what the kernel holds (a comment cut at 255 bytes may end mid-character).
+    return text === undefined ? undefined : { kind: 'comment', text };
   },
 };

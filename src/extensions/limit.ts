@@ -1,10 +1,22 @@
 // -m limit: the rate in the largest unit that divides it exactly; the default burst 5 is omitted.
 import type { LimitMatch, Rate, RateUnit } from '../ir/matches.js';
-import type { MatchExtension } from './extension.js';
+import { type MatchExtension, optionsByName, parseInteger } from './extension.js';
 
 export const DEFAULT_LIMIT_BURST = 5;
 
 const SECONDS_PER_UNIT: Record<RateUnit, number> = { sec: 1, min: 60, hour: 3600, day: 86400 };
+const UNIT_NAMES: Readonly<Record<string, RateUnit>> = {
+  s: 'sec',
+  sec: 'sec',
+  second: 'sec',
+  m: 'min',
+  min: 'min',
+  minute: 'min',
+  h: 'hour',
+  hour: 'hour',
+  d: 'day',
+  day: 'day',
+};
 
 /** A rate of `count` per `unit`, restated as iptables-save prints it (120/hour -> 2/min). */
 export function canonicalRate(count: number, unit: RateUnit): Rate {
@@ -21,8 +33,21 @@ export function limitMatch(count: number, unit: RateUnit, burst: number): LimitM
 }
 
 export const limitExtension: MatchExtension<LimitMatch> = {
+  module: 'limit',
+  options: { limit: 1, 'limit-burst': 1 },
   render(match) {
     const burst = match.burst === DEFAULT_LIMIT_BURST ? '' : ` --limit-burst ${match.burst}`;
     return `-m limit --limit ${match.rate.count}/${match.rate.unit}${burst}`;
+  },
+  parse(options) {
+    const byName = optionsByName(options, {});
+    if (byName === undefined) return undefined;
+    const rate = byName.get('limit')?.values[0] ?? '3/hour';
+    const [countText, unitText] = rate.split('/');
+    const count = parseInteger(countText, 1, 1_000_000);
+    const unit = UNIT_NAMES[unitText ?? 'sec'];
+    const burst = parseInteger(byName.get('limit-burst')?.values[0] ?? `${DEFAULT_LIMIT_BURST}`, 1, 10_000);
+    if (count === undefined || unit === undefined || burst === undefined) return undefined;
+    return limitMatch(count, unit, burst);
   },
 };

@@ -1,4 +1,4 @@
-// Match kind -> the extension module that owns it.
+// Match kind and module name -> the extension module that owns it.
 import type { Family } from '../model/address.js';
 import type { Match } from '../ir/matches.js';
 import { commentExtension } from './comment.js';
@@ -7,23 +7,37 @@ import { icmpExtension } from './icmp.js';
 import { icmp6Extension } from './icmp6.js';
 import { iprangeExtension } from './iprange.js';
 import { limitExtension } from './limit.js';
-import { stateExtension } from './state.js';
-import { tcpUdpExtension } from './tcp-udp.js';
+import { conntrackExtension, stateExtension } from './state.js';
+import { tcpExtension, udpExtension } from './tcp-udp.js';
 
-type ExtensionFor = { [K in Match['kind']]: MatchExtension<Extract<Match, { kind: K }>> };
+/** The match type(s) whose kind includes K (tcp and udp share TcpUdpMatch). */
+type MatchOfKind<K extends Match['kind'], M = Match> = M extends Match ? (K extends M['kind'] ? M : never) : never;
+type ExtensionFor = { [K in Match['kind']]: MatchExtension<MatchOfKind<K>> };
 
-const EXTENSIONS: ExtensionFor = {
-  tcp: tcpUdpExtension,
-  udp: tcpUdpExtension,
+const BY_KIND: ExtensionFor = {
+  tcp: tcpExtension,
+  udp: udpExtension,
   icmp: icmpExtension,
   icmp6: icmp6Extension,
   iprange: iprangeExtension,
   comment: commentExtension,
   state: stateExtension,
-  conntrack: stateExtension,
+  conntrack: conntrackExtension,
   limit: limitExtension,
 };
 
+const BY_MODULE = new Map<string, MatchExtension<Match>>(
+  Object.values(BY_KIND).map((extension) => [extension.module, extension as MatchExtension<Match>]),
+);
+
 export function renderMatch(match: Match, family: Family): string {
-  return (EXTENSIONS[match.kind] as MatchExtension<Match>).render(match, family);
+  return (BY_KIND[match.kind] as MatchExtension<Match>).render(match, family);
 }
+
+/** The extension for `-m <module>`, if asgc speaks it. */
+export function matchExtension(module: string): MatchExtension<Match> | undefined {
+  return BY_MODULE.get(module);
+}
+
+/** The match a protocol loads implicitly (`-p tcp --dport 80` means `-m tcp`). */
+export const IMPLICIT_MODULE: Readonly<Record<string, string>> = { tcp: 'tcp', udp: 'udp', icmp: 'icmp', 'ipv6-icmp': 'icmp6' };

@@ -3,11 +3,62 @@ import type { Family } from '../model/address.js';
 import type { Target } from '../ir/targets.js';
 import { quoteArgument } from '../render/quote.js';
 import { safeText } from './comment.js';
+import { optionsByName, type ParsedOption, parseInteger } from './extension.js';
 
 export const LOG_PREFIX_MAX_BYTES = 29;
 export const DEFAULT_LOG_LEVEL = 4;
 
 export const DEFAULT_REJECT: Record<Family, string> = { 4: 'icmp-port-unreachable', 6: 'icmp6-port-unreachable' };
+
+/** --reject-with values per family, aliases -> what iptables-save prints. */
+const REJECT_TYPES: Record<Family, Readonly<Record<string, string>>> = {
+  4: {
+    'icmp-net-unreachable': 'icmp-net-unreachable',
+    'net-unreach': 'icmp-net-unreachable',
+    'icmp-host-unreachable': 'icmp-host-unreachable',
+    'host-unreach': 'icmp-host-unreachable',
+    'icmp-port-unreachable': 'icmp-port-unreachable',
+    'port-unreach': 'icmp-port-unreachable',
+    'icmp-proto-unreachable': 'icmp-proto-unreachable',
+    'proto-unreach': 'icmp-proto-unreachable',
+    'icmp-net-prohibited': 'icmp-net-prohibited',
+    'net-prohib': 'icmp-net-prohibited',
+    'icmp-host-prohibited': 'icmp-host-prohibited',
+    'host-prohib': 'icmp-host-prohibited',
+    'icmp-admin-prohibited': 'icmp-admin-prohibited',
+    'admin-prohib': 'icmp-admin-prohibited',
+    'tcp-reset': 'tcp-reset',
+    'tcp-rst': 'tcp-reset',
+  },
+  6: {
+    'icmp6-no-route': 'icmp6-no-route',
+    'no-route': 'icmp6-no-route',
+    'icmp6-adm-prohibited': 'icmp6-adm-prohibited',
+    'adm-prohibited': 'icmp6-adm-prohibited',
+    'icmp6-addr-unreachable': 'icmp6-addr-unreachable',
+    'addr-unreach': 'icmp6-addr-unreachable',
+    'icmp6-port-unreachable': 'icmp6-port-unreachable',
+    'port-unreach': 'icmp6-port-unreachable',
+    'icmp6-policy-fail': 'icmp6-policy-fail',
+    'policy-fail': 'icmp6-policy-fail',
+    'icmp6-reject-route': 'icmp6-reject-route',
+    'reject-route': 'icmp6-reject-route',
+    'tcp-reset': 'tcp-reset',
+  },
+};
+
+const LOG_LEVELS: Readonly<Record<string, number>> = {
+  emerg: 0,
+  alert: 1,
+  crit: 2,
+  error: 3,
+  err: 3,
+  warning: 4,
+  warn: 4,
+  notice: 5,
+  info: 6,
+  debug: 7,
+};
 
 export function reject(family: Family, withType: string = DEFAULT_REJECT[family]): Target {
   return { kind: 'REJECT', with: withType };
@@ -34,4 +85,56 @@ export function renderTarget(target: Target): string {
       return `-j LOG${prefix}${level}`;
     }
   }
+}
+
+/** The options each target asgc models takes, and how many values each. */
+export const TARGET_OPTIONS: Readonly<Record<string, Readonly<Record<string, number>>>> = {
+  REJECT: { 'reject-with': 1 },
+  LOG: {
+    'log-prefix': 1,
+    'log-level': 1,
+    'log-tcp-sequence': 0,
+    'log-tcp-options': 0,
+    'log-ip-options': 0,
+    'log-uid': 0,
+    'log-macdecode': 0,
+  },
+};
+
+/**
+ * `-j NAME --option value...` (or `-g NAME` when `goto`) read back and normalised; undefined
+ * when asgc does not model it (an unknown target, an option it does not speak): the rule
+ * then stays opaque.
+ */
+export function parseTarget(
+  name: string,
+  options: readonly ParsedOption[],
+  goto: boolean,
+  family: Family,
+  isUserChain: (name: string) => boolean,
+): Target | undefined {
+  const byName = optionsByName(options, {});
+  if (byName === undefined) return undefined;
+  if (goto) return byName.size === 0 && isUserChain(name) ? { kind: 'goto', chain: name } : undefined;
+  if (name === 'ACCEPT' || name === 'DROP' || name === 'RETURN')
+    return byName.size === 0 ? { kind: 'verdict', verdict: name } : undefined;
+  if (isUserChain(name)) return byName.size === 0 ? { kind: 'jump', chain: name } : undefined;
+  if (name === 'REJECT') {
+    const given = byName.get('reject-with')?.values[0];
+    const withType = given === undefined ? DEFAULT_REJECT[family] : REJECT_TYPES[family][given];
+    return withType !== undefined && byName.size <= 1 ? { kind: 'REJECT', with: withType } : undefined;
+  }
+  if (name === 'LOG') {
+    const prefix = byName.get('log-prefix')?.values[0];
+    const levelText = byName.get('log-level')?.values[0];
+    const level = levelText === undefined ? undefined : (LOG_LEVELS[levelText] ?? parseInteger(levelText, 0, 7));
+    if ([...byName.keys()].some((option) => option !== 'log-prefix' && option !== 'log-level')) return undefined;
+    if (levelText !== undefined && level === undefined) return undefined;
+    return {
+      kind: 'LOG',
+      ...(prefix !== undefined && { prefix }),
+      ...(level !== undefined && level !== DEFAULT_LOG_LEVEL && { level }),
+    };
+  }
+  return undefined;
 }

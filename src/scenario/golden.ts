@@ -69,7 +69,7 @@ export async function runGolden(rulesDir: string, goldenDir: string, update: boo
       outcomes.push({ scenario, status: 'failed', problems: describeProblem(compiled.error) });
       continue;
     }
-    const rendered = renderCell(compiled.value);
+    const rendered = renderCell(compiled.value.cell);
     const directory = join(goldenDir, scenario);
     const diffs: GoldenDiff[] = [];
     for (const family of FAMILIES as Family[]) {

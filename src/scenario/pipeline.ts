@@ -3,18 +3,26 @@ import { compileCell, type CompileError, type CompiledCell } from '../compile/co
 import { ingestScenario, type ScenarioTexts } from '../ingest/cell.js';
 import { formatInputError, type InputError } from '../ingest/input-error.js';
 import type { Family } from '../model/address.js';
-import { type Result, fail } from '../model/result.js';
+import { type Result, fail, ok } from '../model/result.js';
+import type { AsgcConfig } from '../model/cell.js';
 import { renderRuleset } from '../render/save-text.js';
 
 export type ScenarioProblem =
   | { readonly kind: 'input'; readonly errors: readonly InputError[] }
   | { readonly kind: 'compile'; readonly errors: readonly CompileError[] };
 
-export function compileScenario(texts: ScenarioTexts): Result<CompiledCell, ScenarioProblem> {
+export interface CompiledScenario {
+  readonly cell: CompiledCell;
+  readonly config: AsgcConfig;
+}
+
+export function compileScenario(texts: ScenarioTexts): Result<CompiledScenario, ScenarioProblem> {
   const cell = ingestScenario(texts);
   if (!cell.ok) return fail({ kind: 'input', errors: cell.error });
   const compiled = compileCell(cell.value);
-  return compiled.ok ? compiled : fail({ kind: 'compile', errors: compiled.error });
+  return compiled.ok
+    ? ok({ cell: compiled.value, config: cell.value.config })
+    : fail({ kind: 'compile', errors: compiled.error });
 }
 
 export function renderCell(cell: CompiledCell): Record<Family, string> {

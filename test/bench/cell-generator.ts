@@ -17,7 +17,7 @@ function spaceRules(space: number, variant = 0): unknown[] {
   const a = space & 255;
   const b = (space >> 8) & 255;
   const rules: unknown[] = [];
-  const both = (i: number) => `198.${b}.${a}.${i}/32,2001:db8:${space.toString(16)}::${(i + variant).toString(16)}`;
+  const both = (i: number) => `198.${b}.${a}.${i + variant}/32,2001:db8:${space.toString(16)}::${(i + variant).toString(16)}`;
   for (let i = 0; i < 25; i++) rules.push({ protocol: 'tcp', destination: both(i), ports: '443,8443' });
   for (let i = 0; i < 20; i++)
     rules.push({ protocol: 'udp', destination: `203.${b}.${a}.${i},fd00:${space.toString(16)}::${i.toString(16)}`, ports: '53' });

@@ -5,19 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runProcess } from '../../src/iptables/exec.js';
+import { applyBenchmark } from './apply-cases.js';
 import { generateCell } from './cell-generator.js';
+import { fmt, median } from './stats.js';
 
 const exec = promisify(execFile);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const CONTAINERS = Number(process.env.BENCH_CONTAINERS ?? 1000);
-
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
-export const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 /** Wall time of loading `text` with `tool` into a fresh network namespace, or undefined without root. */
 async function kernelLoadMs(tool: string, text: string): Promise<number | undefined> {
@@ -87,4 +81,7 @@ const which = process.argv[2] ?? 'all';
 if (which === 'all' || which === 'compile') {
   await compileCase('worst case (every container in its own space, nothing shared)', CONTAINERS, true);
   await compileCase('typical cell (20 spaces, ASG chains shared)', 20, false);
+}
+if (which === 'all' || which === 'apply') {
+  await applyBenchmark(CONTAINERS, Number(process.env.BENCH_APPLY_RUNS ?? 3), ['nft', 'legacy'], [4, 6]);
 }

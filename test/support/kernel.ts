@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { runProcess, type ProcessResult } from '../../src/iptables/exec.js';
 import { type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
+import { defaultRunner, type Runner } from '../../src/iptables/dataplane.js';
 import type { Family } from '../../src/model/address.js';
 
 function commandExists(name: string): boolean {
@@ -74,4 +75,16 @@ export async function save(namespace: string, backend: Backend, family: Family):
     .filter((line) => !line.startsWith('#'))
     .map((line) => line.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]'))
     .join('\n');
+}
+
+/** A Runner that records every command it runs (to assert, say, that no restore ran). */
+export function recordingRunner(): { run: Runner; commands: string[][] } {
+  const commands: string[][] = [];
+  return {
+    commands,
+    run: (argv, input) => {
+      commands.push([...argv]);
+      return defaultRunner(argv, input);
+    },
+  };
 }

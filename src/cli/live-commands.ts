@@ -1,0 +1,140 @@
+// diff and apply: compare with (and change) the live tables, or a saved iptables-save file.
+import { type Command, CommanderError, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { describePlan } from '../diff/describe.js';
+import { isEmptyPlan, type Plan, planChanges } from '../diff/plan.js';
+import { renderPlanScripts } from '../diff/script.js';
+import { applyFamily, planFamily } from '../iptables/apply.js';
+import type { Backend } from '../iptables/backend.js';
+import { type Dataplane, DataplaneError, detectBackend, IptablesDataplane } from '../iptables/dataplane.js';
+import { parseSaveText, savedTables } from '../iptables/save-file.js';
+import type { Family } from '../model/address.js';
+import { FAMILIES } from '../model/address.js';
+import type { CompiledScenario } from '../scenario/pipeline.js';
+import {
+  type CommandContext,
+  type DocumentOptions,
+  EXIT,
+  loadScenario,
+  parseBackend,
+  parseFamily,
+  withDocumentOptions,
+} from './common.js';
+
+interface LiveOptions extends DocumentOptions {
+  family?: Family;
+  netns?: string;
+  backend?: Backend;
+}
+
+function withLiveOptions(command: Command): Command {
+  return withDocumentOptions(command)
+    .addOption(new Option('--family <4|6>', 'only this family (default: both)').argParser(parseFamily))
+    .option('--netns <name>', 'work on the tables of this network namespace')
+    .addOption(
+      new Option('--backend <nft|legacy>', 'iptables backend (default: the one the rules live in)').argParser(parseBackend),
+    );
+}
+
+async function dataplaneFor(options: LiveOptions): Promise<Dataplane> {
+  const backend = options.backend ?? (await detectBackend(options.netns));
+  return new IptablesDataplane(backend, options.netns === undefined ? {} : { namespace: options.netns });
+}
+
+async function plansAgainstSavedFile(file: string, family: Family, scenario: CompiledScenario): Promise<Plan> {
+  const parsed = parseSaveText(await readFile(file, 'utf8'));
+  if (!parsed.ok) throw new DataplaneError(parsed.error.map((error) => `${file}:${error.line}: ${error.message}`).join('\n'));
+  return planChanges(scenario.cell[family], savedTables(parsed.value).get('filter'), { prefix: scenario.config.chainPrefix });
+}
+
+function printPlans(io: CommandContext['io'], plans: readonly Plan[], script: boolean): void {
+  for (const plan of plans) {
+    if (script) {
+      if (isEmptyPlan(plan)) continue;
+      if (plans.length > 1)
+        io.stdout(`# asgc: ip${plan.family === 6 ? '6' : ''}tables-restore --noflush input (IPv${plan.family})\n`);
+      io.stdout(renderPlanScripts(plan).join(''));
+    } else {
+      io.stdout(isEmptyPlan(plan) ? `IPv${plan.family}: up to date\n` : describePlan(plan));
+    }
+  }
+}
+
+export function addLiveCommands(program: Command, context: CommandContext): void {
+  const { io, setExit } = context;
+
+  const diff = async (directory: string, options: LiveOptions & { saved?: string; script?: boolean }) => {
+    if (options.saved !== undefined && options.family === undefined) {
+      throw new CommanderError(
+        EXIT.usage,
+        'asgc.usage',
+        "error: --saved holds one family's iptables-save output: say which with --family 4 or --family 6",
+      );
+    }
+    const scenario = await loadScenario(context, directory, options);
+    if (scenario === undefined) return;
+    const families = options.family === undefined ? FAMILIES : [options.family];
+    const plans: Plan[] = [];
+    try {
+      if (options.saved !== undefined) {
+        plans.push(await plansAgainstSavedFile(options.saved, options.family as Family, scenario));
+      } else {
+        const dataplane = await dataplaneFor(options);
+        for (const family of families)
+          plans.push(await planFamily(dataplane, scenario.cell[family], { prefix: scenario.config.chainPrefix }));
+      }
+    } catch (error) {
+      if (!(error instanceof DataplaneError)) throw error;
+      io.stderr(`asgc: ${error.message}\n`);
+      return setExit(EXIT.dataplane);
+    }
+    printPlans(io, plans, options.script ?? false);
+    setExit(plans.every(isEmptyPlan) ? EXIT.ok : EXIT.pending);
+  };
+
+  withLiveOptions(
+    program
+      .command('diff')
+      .description('show what apply would change: exit 0 when nothing, 3 when changes are pending')
+      .argument('<scenario-dir>', 'directory holding the scenario documents'),
+  )
+    .option('--saved <file>', 'compare with this iptables-save output instead of the live tables (needs --family)')
+    .option('--script', 'print the exact iptables-restore --noflush input instead of a summary')
+    .action(diff);
+
+  withLiveOptions(
+    program
+      .command('apply')
+      .description('make the live tables match the scenario, changing only what differs; verify by reading back')
+      .argument('<scenario-dir>', 'directory holding the scenario documents'),
+  )
+    .option('--dry-run', 'only show what would change (same as diff)')
+    .action(async (directory: string, options: LiveOptions & { dryRun?: boolean }) => {
+      if (options.dryRun) return diff(directory, options);
+      const scenario = await loadScenario(context, directory, options);
+      if (scenario === undefined) return;
+      let failed = false;
+      const dataplane = await dataplaneFor(options).catch((error: unknown) => {
+        io.stderr(`asgc: ${(error as Error).message}\n`);
+        return undefined;
+      });
+      if (dataplane === undefined) return setExit(EXIT.dataplane);
+      // Each family is its own transaction: one failing does not stop the other.
+      for (const family of options.family === undefined ? FAMILIES : [options.family]) {
+        try {
+          const outcome = await applyFamily(dataplane, scenario.cell[family], { prefix: scenario.config.chainPrefix });
+          const lines = outcome.scripts.reduce((sum, script) => sum + script.split('\n').length - 3, 0);
+          io.stdout(
+            outcome.scripts.length === 0
+              ? `IPv${family}: up to date\n`
+              : `IPv${family}: applied ${lines} lines in ${outcome.scripts.length} transaction(s) on ${dataplane.backend}, verified\n${describePlan(outcome.plan)}`,
+          );
+        } catch (error) {
+          if (!(error instanceof DataplaneError)) throw error;
+          failed = true;
+          io.stderr(`asgc: IPv${family}: ${error.message}\n`);
+        }
+      }
+      setExit(failed ? EXIT.dataplane : EXIT.ok);
+    });
+}

@@ -1,0 +1,124 @@
+// The iptables edge: read a family's filter table with *-save, write with *-restore, on one
+// backend, optionally inside a network namespace. Everything runs as an argument vector,
+// never through a shell, and every command that runs goes through one Runner (which tests
+// can record).
+import type { Family } from '../model/address.js';
+import { type Backend, inNamespace, tools } from './backend.js';
+import { type ProcessResult, runProcess } from './exec.js';
+
+export type Runner = (argv: readonly string[], input?: string) => Promise<ProcessResult>;
+
+export const defaultRunner: Runner = (argv, input) => runProcess(argv, input === undefined ? {} : { input });
+
+export interface Dataplane {
+  readonly backend: Backend;
+  /** The filter table as iptables-save prints it. */
+  save(family: Family): Promise<string>;
+  /** Run one restore script with --noflush; throws RestoreError when it fails. */
+  restore(family: Family, script: string): Promise<void>;
+}
+
+export class DataplaneError extends Error {
+  override readonly name = 'DataplaneError';
+}
+
+/** A failed iptables-restore, with the failing line of the script and the lines around it. */
+export class RestoreError extends DataplaneError {
+  constructor(
+    readonly family: Family,
+    readonly stderr: string,
+    readonly line: number | undefined,
+    readonly context: readonly string[],
+  ) {
+    super(
+      `ip${family === 6 ? '6' : ''}tables-restore failed${line === undefined ? '' : ` at line ${line}`}: ${stderr.trim()}${context.length > 0 ? `\n${context.join('\n')}` : ''}`,
+    );
+  }
+
+  /** nf_tables refusing to delete a chain that was still referenced when the transaction began. */
+  get chainBusy(): boolean {
+    return /CHAIN_DEL failed \(Device or resource busy\)/.test(this.stderr);
+  }
+}
+
+/** The script line restore blamed ("line N failed", "Error occurred at line: N", "line N: ..."). */
+export function failingLine(stderr: string): number | undefined {
+  const match = /Error occurred at line: (\d+)|line (\d+)(?: failed|:)/.exec(stderr);
+  const text = match?.[1] ?? match?.[2];
+  return text === undefined ? undefined : Number(text);
+}
+
+export function scriptContext(script: string, line: number | undefined, around = 3): string[] {
+  if (line === undefined) return [];
+  const lines = script.split('\n');
+  const from = Math.max(1, line - around);
+  const to = Math.min(lines.length, line + around);
+  const context: string[] = [];
+  for (let number = from; number <= to; number++)
+    context.push(`${number === line ? '>' : ' '} ${String(number).padStart(5)}  ${lines[number - 1]}`);
+  return context;
+}
+
+export interface IptablesDataplaneOptions {
+  readonly namespace?: string;
+  readonly run?: Runner;
+  /** Seconds iptables-restore waits for the xtables lock (legacy backend; nft takes no lock). */
+  readonly waitSeconds?: number;
+}
+
+export class IptablesDataplane implements Dataplane {
+  private readonly run: Runner;
+
+  constructor(
+    readonly backend: Backend,
+    private readonly options: IptablesDataplaneOptions = {},
+  ) {
+    this.run = options.run ?? defaultRunner;
+  }
+
+  async save(family: Family): Promise<string> {
+    const argv = inNamespace(this.options.namespace, [tools(this.backend, family).save, '-t', 'filter']);
+    const result = await this.run(argv);
+    if (result.code !== 0) throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+    return result.stdout;
+  }
+
+  async restore(family: Family, script: string): Promise<void> {
+    const argv = inNamespace(this.options.namespace, [
+      tools(this.backend, family).restore,
+      '--noflush',
+      '-w',
+      String(this.options.waitSeconds ?? 10),
+    ]);
+    const result = await this.run(argv, script);
+    if (result.code === 0) return;
+    const line = failingLine(result.stderr);
+    throw new RestoreError(family, result.stderr, line, scriptContext(script, line));
+  }
+}
+
+function countRules(saveText: string): number {
+  let count = 0;
+  for (const line of saveText.split('\n')) if (line.startsWith('-A ')) count++;
+  return count;
+}
+
+/**
+ * The backend the host's rules live in: the one with more rules (either family), nf_tables
+ * when neither has any. Legacy is only asked when its kernel tables exist, so the probe
+ * never loads the legacy modules itself.
+ */
+export async function detectBackend(namespace: string | undefined, run: Runner = defaultRunner): Promise<Backend> {
+  const counts: Record<Backend, number> = { nft: 0, legacy: 0 };
+  for (const backend of ['nft', 'legacy'] as const) {
+    for (const family of [4, 6] as const) {
+      if (backend === 'legacy') {
+        const names = await run(inNamespace(namespace, ['cat', `/proc/net/ip${family === 6 ? '6' : ''}_tables_names`]));
+        if (names.code !== 0 || names.stdout.trim() === '') continue;
+      }
+      const saved = await run(inNamespace(namespace, [tools(backend, family).save]));
+      if (saved.code === 0) counts[backend] += countRules(saved.stdout);
+    }
+  }
+  return counts.legacy > counts.nft ? 'legacy' : 'nft';
+}

@@ -1,0 +1,237 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { shortestEdit } from '../../src/diff/edit-script.js';
+import { isEmptyPlan, planChanges } from '../../src/diff/plan.js';
+import { renderPlanScripts } from '../../src/diff/script.js';
+import { applyFamily, NonConvergenceError } from '../../src/iptables/apply.js';
+import { type Dataplane, RestoreError } from '../../src/iptables/dataplane.js';
+import type { Family } from '../../src/model/address.js';
+import { renderRuleset } from '../../src/render/save-text.js';
+import { cell, compileText, container, securityGroup } from '../support/cell.js';
+import { compileCell } from '../../src/compile/compile.js';
+import { diffCase, expectConverged, filterTable, PREFIX } from '../support/random-state.js';
+import { SimulatedDataplane } from '../support/simulated-dataplane.js';
+
+const ownership = { prefix: PREFIX };
+
+function compiled(
+  groups = [securityGroup('dns', [{ protocol: 'udp', destination: '192.0.2.53', ports: '53' }], { runningDefault: true })],
+  handles = ['c1', 'c2'],
+) {
+  const result = compileCell(
+    cell(
+      groups,
+      handles.map((handle, i) => container(handle, [`10.255.0.${i + 2}`])),
+    ),
+  );
+  if (!result.ok) throw new Error('compile failed');
+  return result.value;
+}
+
+describe('shortest edit script', () => {
+  it('finds the minimal deletions and insertions (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 12 }),
+        fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 12 }),
+        (before, after) => {
+          const script = shortestEdit(before, after, 100);
+          if (!script) throw new Error('no script');
+          const kept = before.filter((_, i) => !script.deletions.includes(i));
+          expect(kept).toEqual(after.filter((_, i) => !script.insertions.includes(i)));
+          // Minimal: edits = |a| + |b| - 2 LCS.
+          const lcs = (x: string[], y: string[]): number => {
+            const table = Array.from({ length: x.length + 1 }, () => new Array<number>(y.length + 1).fill(0));
+            for (let i = 1; i <= x.length; i++)
+              for (let j = 1; j <= y.length; j++)
+                table[i]![j] = x[i - 1] === y[j - 1] ? table[i - 1]![j - 1]! + 1 : Math.max(table[i - 1]![j]!, table[i]![j - 1]!);
+            return table[x.length]![y.length]!;
+          };
+          expect(script.deletions.length + script.insertions.length).toBe(before.length + after.length - 2 * lcs(before, after));
+        },
+      ),
+    );
+  });
+
+  it('gives up beyond its bound', () => {
+    expect(shortestEdit(['a', 'b', 'c'], ['x', 'y', 'z'], 4)).toBeUndefined();
+  });
+});
+
+describe('plans', () => {
+  it('is empty when the live state is what was compiled, even when written differently', () => {
+    const desired = compiled()[4];
+    const text = renderRuleset(desired)
+      .replace(/-p udp -m udp --dport 53/g, '-p 17 --dport 53:53')
+      .replace('-m state --state RELATED,ESTABLISHED', '-m state --state ESTABLISHED,RELATED');
+    expect(isEmptyPlan(planChanges(desired, filterTable(text), ownership))).toBe(true);
+  });
+
+  it('creates everything from an empty table, hook last in the script', () => {
+    const plan = planChanges(compiled()[4], undefined, ownership);
+    expect(plan.chains.every((change) => change.kind === 'create')).toBe(true);
+    const script = renderPlanScripts(plan)[0] as string;
+    expect(script.indexOf('-I FORWARD 1 -j asgc-forward')).toBeGreaterThan(script.lastIndexOf('-A asgc-'));
+  });
+
+  it('edits one rule by index, on a copy simulated in restore order', () => {
+    const desired = compiled()[4];
+    const live = renderRuleset(desired).replace('-A asgc-forward -s 10.255.0.3/32', '-A asgc-forward -s 10.255.0.9/32');
+    const plan = planChanges(desired, filterTable(live), ownership);
+    expect(plan.chains).toEqual([
+      expect.objectContaining({
+        kind: 'edit',
+        chain: 'asgc-forward',
+        edits: [
+          { op: 'delete', index: 2 },
+          { op: 'append', rule: expect.stringMatching(/^-s 10\.255\.0\.3\/32 -j asgc-o-c2-/) },
+        ],
+      }),
+    ]);
+    expect(plan.hooks).toEqual([]);
+  });
+
+  it('removes a foreign rule found inside an owned chain', () => {
+    const desired = compiled()[4];
+    const live = renderRuleset(desired).replace('COMMIT', '-A asgc-forward -j ACCEPT\nCOMMIT');
+    const plan = planChanges(desired, filterTable(live), ownership);
+    expect(renderPlanScripts(plan)).toEqual(['*filter\n-D asgc-forward 3\nCOMMIT\n']);
+  });
+
+  it('moves its hook back to the top of FORWARD, deleting by full spec, leaving foreign rules alone', () => {
+    const desired = compiled()[4];
+    const live = renderRuleset(desired).replace(
+      '-A FORWARD -j asgc-forward',
+      '-A FORWARD -i eth9 -j ACCEPT\n-A FORWARD -j asgc-forward',
+    );
+    const plan = planChanges(desired, filterTable(live), ownership);
+    expect(renderPlanScripts(plan)).toEqual(['*filter\n-D FORWARD -j asgc-forward\n-I FORWARD 1 -j asgc-forward\nCOMMIT\n']);
+  });
+
+  it('unhooks, flushes and deletes chains no longer wanted, last', () => {
+    const before = compiled(undefined, ['c1', 'c2'])[4];
+    const after = compiled(undefined, ['c1'])[4];
+    const script = renderPlanScripts(planChanges(after, filterTable(renderRuleset(before)), ownership))[0] as string;
+    const lines = script.split('\n');
+    const deleted = lines.findIndex((line) => line.startsWith('-X asgc-o-c2-'));
+    expect(lines.findIndex((line) => line.startsWith('-F asgc-o-c2-'))).toBeLessThan(deleted);
+    expect(lines.findIndex((line) => line.startsWith('-D asgc-forward'))).toBeLessThan(deleted);
+    expect(
+      renderPlanScripts(planChanges(after, filterTable(renderRuleset(before)), ownership), { separateDeletions: true }),
+    ).toHaveLength(2);
+  });
+
+  it('rewrites a chain when that is shorter than editing it', () => {
+    const many = securityGroup(
+      'web',
+      [{ protocol: 'tcp', destination: '203.0.113.1,203.0.113.2,203.0.113.3', ports: '80,443' }],
+      { runningDefault: true },
+    );
+    const other = securityGroup(
+      'web',
+      [{ protocol: 'tcp', destination: '198.51.100.1,198.51.100.2,198.51.100.3', ports: '80,443' }],
+      { runningDefault: true },
+    );
+    const plan = planChanges(compiled([other])[4], filterTable(renderRuleset(compiled([many])[4])), ownership);
+    expect(plan.chains).toEqual([expect.objectContaining({ kind: 'rewrite', chain: expect.stringMatching(/^asgc-r-global-/) })]);
+    expect(renderPlanScripts(plan)[0]).toMatch(
+      /^\*filter\n:asgc-r-global-\S+ - \[0:0\]\n(-A asgc-r-global-\S+ .*\n){6}COMMIT\n$/,
+    );
+  });
+
+  it('never writes a line for a chain or rule it does not own', () => {
+    const desired = compiled()[4];
+    const live = [
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      ':asgcx - [0:0]',
+      ':DOCKER-USER - [0:0]',
+      '-A FORWARD -j DOCKER-USER',
+      '-A DOCKER-USER -j RETURN',
+      '-A asgcx -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n');
+    const script = renderPlanScripts(planChanges(desired, filterTable(live), { prefix: 'asgc-' }))[0] as string;
+    expect(script).not.toMatch(/DOCKER-USER|asgcx/);
+  });
+});
+
+describe('applying a plan to a strict simulated dataplane (property)', () => {
+  for (const family of [4, 6] as const) {
+    it(`IPv${family}: owned chains end as desired, foreign state is untouched, the next plan is empty`, async () => {
+      await fc.assert(
+        fc.asyncProperty(diffCase(family), async (testCase) => {
+          const dataplane = new SimulatedDataplane({ [family]: testCase.live });
+          const outcome = await applyFamily(dataplane, testCase.desired, { prefix: PREFIX });
+          expectConverged(testCase, filterTable(await dataplane.save(family)));
+          expect(isEmptyPlan(planChanges(testCase.desired, filterTable(await dataplane.save(family)), { prefix: PREFIX }))).toBe(
+            true,
+          );
+          expect(dataplane.restores.length).toBe(outcome.scripts.length);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+});
+
+describe('apply', () => {
+  it('runs no restore when nothing differs', async () => {
+    const desired = compiled()[6];
+    const dataplane = new SimulatedDataplane({ 6: renderRuleset(desired) });
+    expect((await applyFamily(dataplane, desired, ownership)).scripts).toEqual([]);
+    expect(dataplane.restores).toEqual([]);
+  });
+
+  it('on nf_tables "chain busy", moves deletions into a second transaction', async () => {
+    const before = compiled(undefined, ['c1', 'c2'])[4];
+    const after = compiled(undefined, ['c1'])[4];
+    const simulated = new SimulatedDataplane({ 4: renderRuleset(before) });
+    let first = true;
+    const busyOnce: Dataplane = {
+      backend: 'nft',
+      save: (family) => simulated.save(family),
+      restore: async (family, script) => {
+        if (first && script.includes('-X ')) {
+          first = false;
+          throw new RestoreError(
+            family,
+            'iptables-restore v1.8.9 (nf_tables): \nline 9: CHAIN_DEL failed (Device or resource busy): chain x',
+            9,
+            [],
+          );
+        }
+        await simulated.restore(family, script);
+      },
+    };
+    const outcome = await applyFamily(busyOnce, after, ownership);
+    expect(outcome.scripts).toHaveLength(2);
+    expect(outcome.scripts[1]).toMatch(/^\*filter\n-X asgc-o-c2-\S+\nCOMMIT\n$/);
+  });
+
+  it('reports non-convergence loudly instead of looping', async () => {
+    const desired = compiled()[4];
+    const simulated = new SimulatedDataplane();
+    const ignoring: Dataplane = {
+      backend: 'nft',
+      save: (family: Family) => simulated.save(family),
+      restore: async () => undefined,
+    };
+    await expect(applyFamily(ignoring, desired, ownership)).rejects.toBeInstanceOf(NonConvergenceError);
+  });
+
+  it('keeps the old state when a restore fails midway', async () => {
+    const before = compileText(cell([], [container('c1', ['10.255.0.2'])]))[4];
+    const simulated = new SimulatedDataplane({ 4: before });
+    const failing: Dataplane = {
+      backend: 'nft',
+      save: (f) => simulated.save(f),
+      restore: (f, script) => simulated.restore(f, script.replace('COMMIT', '-A asgc-forward -j asgc-missing\nCOMMIT')),
+    };
+    await expect(applyFamily(failing, compiled()[4], ownership)).rejects.toBeInstanceOf(RestoreError);
+    expect(await simulated.save(4)).toBe(before);
+  });
+});
