@@ -23,6 +23,7 @@ export interface DocumentOptions {
   securityGroups?: string;
   policies?: string;
   containers?: string;
+  endpoints?: string;
   config?: string;
   json?: boolean;
 }
@@ -42,13 +43,14 @@ export function withDocumentOptions(command: Command): Command {
     .option('--security-groups <file>', 'policy-server security_groups response (default <dir>/security_groups.json)')
     .option('--policies <file>', 'policy-server policies response (default <dir>/policies.json)')
     .option('--containers <file>', 'container metadata, silk datastore format (default <dir>/containers.json)')
+    .option('--endpoints <file>', 'IPv6 addresses of each app across the foundation, for IPv6 c2c (default <dir>/endpoints.json)')
     .option('--config <file>', 'asgc configuration (default <dir>/config.json)')
     .option('--json', 'report errors as a JSON array of {file, pointer, message}');
 }
 
 export function location(directory: string | undefined, options: DocumentOptions, required: DocumentName[]): ScenarioLocation {
   const paths: Partial<Record<DocumentName, string>> = {};
-  for (const name of ['securityGroups', 'policies', 'containers', 'config'] as const) {
+  for (const name of ['securityGroups', 'policies', 'containers', 'endpoints', 'config'] as const) {
     const path = options[name];
     if (path !== undefined) paths[name] = path;
   }

@@ -31,27 +31,60 @@ export function shortHash(key: string): string {
 export const CHAIN_KINDS = {
   /** A container's egress chain (CF netout--<handle> + asg-<handle>). */
   egress: 'o',
+  /** Traffic to a container (CF overlay--<handle>, and IPv6 ingress protection). */
+  ingress: 'i',
   /** A container's accepted-traffic log chain (CF netout--<handle>--log). */
   log: 'l',
+  /** A container's outbound rate-limit log-and-reject chain (CF netout--<handle>--rl-log). */
+  rateLimitLog: 'q',
   /** ASG rules shared by every container of one space and lifecycle. */
   running: 'r',
   staging: 's',
+  /** IPv6 c2c: the addresses of one app's containers, as sources (-s) and as destinations (-d). */
+  fromApp: 'f',
+  toApp: 't',
 } as const;
 
 export class ChainNamer {
   constructor(readonly prefix: string) {}
 
-  /** The chain FORWARD jumps to, which sends each container's traffic to its own chain. */
+  /** The chain FORWARD jumps to, which sends each container's traffic to its own chains. */
   get forward(): string {
     return `${this.prefix}forward`;
+  }
+
+  /** The chain INPUT jumps to, which sends containers' traffic to the cell to the host chain. */
+  get input(): string {
+    return `${this.prefix}input`;
+  }
+
+  /** What containers may reach on the cell itself (the same for every container). */
+  get hostAccess(): string {
+    return `${this.prefix}host`;
   }
 
   egress(handle: string): string {
     return this.name(CHAIN_KINDS.egress, handle, handle);
   }
 
+  ingress(handle: string): string {
+    return this.name(CHAIN_KINDS.ingress, handle, handle);
+  }
+
   log(handle: string): string {
     return this.name(CHAIN_KINDS.log, handle, handle);
+  }
+
+  rateLimitLog(handle: string): string {
+    return this.name(CHAIN_KINDS.rateLimitLog, handle, handle);
+  }
+
+  fromApp(appGuid: string): string {
+    return this.name(CHAIN_KINDS.fromApp, appGuid, `app\u0000${appGuid}`);
+  }
+
+  toApp(appGuid: string): string {
+    return this.name(CHAIN_KINDS.toApp, appGuid, `app\u0000${appGuid}`);
   }
 
   asgSet(lifecycle: Lifecycle, spaceGuid: string | undefined): string {

@@ -4,7 +4,7 @@ import { type MatchExtension, optionsByName, parseInteger } from './extension.js
 
 export const DEFAULT_LIMIT_BURST = 5;
 
-const SECONDS_PER_UNIT: Record<RateUnit, number> = { sec: 1, min: 60, hour: 3600, day: 86400 };
+export const SECONDS_PER_UNIT: Record<RateUnit, number> = { sec: 1, min: 60, hour: 3600, day: 86400 };
 const UNIT_NAMES: Readonly<Record<string, RateUnit>> = {
   s: 'sec',
   sec: 'sec',
@@ -28,6 +28,14 @@ export function canonicalRate(count: number, unit: RateUnit): Rate {
   return { count: perDay, unit: 'day' };
 }
 
+/** `N/unit` as written (`5/s`, `10/minute`, `3` meaning per second): count and unit, not yet canonical. */
+export function parseRate(text: string): { count: number; unit: RateUnit } | undefined {
+  const [countText, unitText, extra] = text.split('/');
+  const count = parseInteger(countText, 1, 1_000_000);
+  const unit = UNIT_NAMES[unitText ?? 'sec'];
+  return count === undefined || unit === undefined || extra !== undefined ? undefined : { count, unit };
+}
+
 export function limitMatch(count: number, unit: RateUnit, burst: number): LimitMatch {
   return { kind: 'limit', rate: canonicalRate(count, unit), burst };
 }
@@ -42,12 +50,9 @@ export const limitExtension: MatchExtension<LimitMatch> = {
   parse(options) {
     const byName = optionsByName(options, {});
     if (byName === undefined) return undefined;
-    const rate = byName.get('limit')?.values[0] ?? '3/hour';
-    const [countText, unitText] = rate.split('/');
-    const count = parseInteger(countText, 1, 1_000_000);
-    const unit = UNIT_NAMES[unitText ?? 'sec'];
+    const rate = parseRate(byName.get('limit')?.values[0] ?? '3/hour');
     const burst = parseInteger(byName.get('limit-burst')?.values[0] ?? `${DEFAULT_LIMIT_BURST}`, 1, 10_000);
-    if (count === undefined || unit === undefined || burst === undefined) return undefined;
-    return limitMatch(count, unit, burst);
+    if (rate === undefined || burst === undefined) return undefined;
+    return limitMatch(rate.count, rate.unit, burst);
   },
 };

@@ -6,7 +6,9 @@ import type { MatchExtension } from './extension.js';
 import { icmpExtension } from './icmp.js';
 import { icmp6Extension } from './icmp6.js';
 import { iprangeExtension } from './iprange.js';
+import { hashlimitExtension } from './hashlimit.js';
 import { limitExtension } from './limit.js';
+import { markExtension } from './mark.js';
 import { conntrackExtension, stateExtension } from './state.js';
 import { tcpExtension, udpExtension } from './tcp-udp.js';
 
@@ -24,6 +26,8 @@ const BY_KIND: ExtensionFor = {
   state: stateExtension,
   conntrack: conntrackExtension,
   limit: limitExtension,
+  mark: markExtension,
+  hashlimit: hashlimitExtension,
 };
 
 const BY_MODULE = new Map<string, MatchExtension<Match>>(

@@ -4,6 +4,7 @@ import type { Target } from '../ir/targets.js';
 import { quoteArgument } from '../render/quote.js';
 import { safeText } from './comment.js';
 import { optionsByName, type ParsedOption, parseInteger } from './extension.js';
+import { hex, parseValueMask } from './mark.js';
 
 export const LOG_PREFIX_MAX_BYTES = 29;
 export const DEFAULT_LOG_LEVEL = 4;
@@ -84,6 +85,30 @@ export function renderTarget(target: Target): string {
       const level = target.level === undefined || target.level === DEFAULT_LOG_LEVEL ? '' : ` --log-level ${target.level}`;
       return `-j LOG${prefix}${level}`;
     }
+    case 'MARK':
+      return `-j MARK --set-xmark ${hex(target.value)}/${hex(target.mask)}`;
+  }
+}
+
+/** MARK's forms as iptables-save restates them (all become --set-xmark value/mask). */
+function parseMarkTarget(byName: Map<string, ParsedOption>): Target | undefined {
+  if (byName.size !== 1) return undefined;
+  const [[name, option]] = [...byName] as [[string, ParsedOption]];
+  const parsed = parseValueMask(option.values[0] ?? '');
+  if (parsed === undefined) return undefined;
+  const { value, mask } = parsed;
+  switch (name) {
+    case 'set-xmark':
+    case 'set-mark':
+      return { kind: 'MARK', value, mask };
+    case 'or-mark':
+      return option.values[0]?.includes('/') ? undefined : { kind: 'MARK', value, mask: value };
+    case 'and-mark':
+      return option.values[0]?.includes('/') ? undefined : { kind: 'MARK', value: 0, mask: ~value >>> 0 };
+    case 'xor-mark':
+      return option.values[0]?.includes('/') ? undefined : { kind: 'MARK', value, mask: 0 };
+    default:
+      return undefined;
   }
 }
 
@@ -99,6 +124,7 @@ export const TARGET_OPTIONS: Readonly<Record<string, Readonly<Record<string, num
     'log-uid': 0,
     'log-macdecode': 0,
   },
+  MARK: { 'set-xmark': 1, 'set-mark': 1, 'or-mark': 1, 'and-mark': 1, 'xor-mark': 1 },
 };
 
 /**
@@ -136,5 +162,6 @@ export function parseTarget(
       ...(level !== undefined && level !== DEFAULT_LOG_LEVEL && { level }),
     };
   }
+  if (name === 'MARK') return parseMarkTarget(byName);
   return undefined;
 }

@@ -3,6 +3,7 @@ import { type CellPolicy, DEFAULT_CONFIG } from '../model/cell.js';
 import { type Result, fail, ok } from '../model/result.js';
 import { ingestConfig } from './config.js';
 import { ingestContainers } from './containers.js';
+import { ingestEndpoints } from './endpoints.js';
 import type { InputError } from './input-error.js';
 import { parseJson } from './json.js';
 import { ingestPolicies } from './policies.js';
@@ -18,6 +19,7 @@ export interface ScenarioTexts {
   readonly securityGroups?: SourceText;
   readonly policies?: SourceText;
   readonly containers?: SourceText;
+  readonly endpoints?: SourceText;
   readonly config?: SourceText;
 }
 
@@ -42,6 +44,7 @@ export function ingestScenario(texts: ScenarioTexts): Result<CellPolicy, InputEr
   const { groups } = ingest(texts.securityGroups, { groups: [] }, ingestSecurityGroups);
   const { policies } = ingest(texts.policies, { policies: [] }, ingestPolicies);
   const { containers } = ingest(texts.containers, { containers: [] }, ingestContainers);
+  const { endpoints } = ingest(texts.endpoints, { endpoints: new Map<string, bigint[]>() }, ingestEndpoints);
   const { config } = ingest(texts.config, { config: DEFAULT_CONFIG }, ingestConfig);
-  return errors.length > 0 ? fail(errors) : ok({ securityGroups: groups, policies, containers, config });
+  return errors.length > 0 ? fail(errors) : ok({ securityGroups: groups, policies, containers, endpoints, config });
 }

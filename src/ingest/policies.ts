@@ -63,6 +63,10 @@ export function ingestPolicies(document: unknown, file: string): { policies: C2c
   const policies: C2cPolicy[] = [];
   raw.forEach((policy, index) => {
     const { start, end } = policy.destination.ports;
+    for (const side of ['source', 'destination'] as const) {
+      if (parseInt(policy[side].tag, 16) === 0)
+        sink.add(pointer('policies', index, side, 'tag'), 'tag 0 means "no mark" and is never an app\'s tag');
+    }
     if (start > end) {
       sink.add(
         pointer('policies', index, 'destination', 'ports'),
@@ -70,6 +74,7 @@ export function ingestPolicies(document: unknown, file: string): { policies: C2c
       );
       return;
     }
+    if (parseInt(policy.source.tag, 16) === 0 || parseInt(policy.destination.tag, 16) === 0) return;
     policies.push({
       source: { appGuid: policy.source.id, tag: parseInt(policy.source.tag, 16) },
       destination: {

@@ -71,4 +71,28 @@ export interface LimitMatch {
   readonly burst: number;
 }
 
-export type Match = TcpUdpMatch | IcmpMatch | Icmp6Match | IprangeMatch | CommentMatch | StateMatch | LimitMatch;
+/** -m mark: (packet mark & mask) == value. */
+export interface MarkMatch {
+  readonly kind: 'mark';
+  readonly value: number;
+  readonly mask: number;
+  readonly negated: boolean;
+}
+
+export const HASHLIMIT_MODES = ['srcip', 'srcport', 'dstip', 'dstport'] as const;
+export type HashlimitMode = (typeof HASHLIMIT_MODES)[number];
+
+/** -m hashlimit in packet mode; asgc models the options it writes (no masks or table sizes). */
+export interface HashlimitMatch {
+  readonly kind: 'hashlimit';
+  readonly over: 'upto' | 'above';
+  readonly rate: Rate;
+  readonly burst: number;
+  /** In the kernel's print order. */
+  readonly modes: readonly HashlimitMode[];
+  readonly name: string;
+  readonly expireMs: number;
+}
+
+export type Match =
+  TcpUdpMatch | IcmpMatch | Icmp6Match | IprangeMatch | CommentMatch | StateMatch | LimitMatch | MarkMatch | HashlimitMatch;

@@ -6,7 +6,9 @@ export type Target =
   | { readonly kind: 'jump'; readonly chain: string }
   | { readonly kind: 'goto'; readonly chain: string }
   | { readonly kind: 'REJECT'; readonly with: string }
-  | { readonly kind: 'LOG'; readonly prefix?: string; readonly level?: number };
+  | { readonly kind: 'LOG'; readonly prefix?: string; readonly level?: number }
+  /** MARK --set-xmark value/mask: the mark becomes (mark & ~mask) ^ value. */
+  | { readonly kind: 'MARK'; readonly value: number; readonly mask: number };
 
 export const ACCEPT: Target = { kind: 'verdict', verdict: 'ACCEPT' };
 export const DROP: Target = { kind: 'verdict', verdict: 'DROP' };

@@ -1,5 +1,5 @@
 // What a cell runs and what asgc is configured to do there.
-import type { AddressBlock } from './address.js';
+import type { AddressBlock, CidrBlock, ParsedAddress } from './address.js';
 import type { SecurityGroup } from './asg.js';
 
 export interface Container {
@@ -46,30 +46,63 @@ export interface DenyNetworks {
   readonly staging: readonly AddressBlock[];
 }
 
+/** A service on the cell itself that containers may reach (CF host_tcp_services / host_udp_services). */
+export interface HostService {
+  readonly address: ParsedAddress;
+  readonly port: number;
+}
+
+/** CF's outbound connection limit: new TCP connections per container and destination. */
+export interface OutboundLimit {
+  readonly perSecond: number;
+  readonly burst: number;
+  readonly expirySeconds: number;
+}
+
 export interface AsgcConfig {
   /** Every chain asgc owns starts with this. */
   readonly chainPrefix: string;
   readonly denyNetworks: DenyNetworks;
   /** Log every accepted new connection and every denied packet (CF iptables_asg_logging). */
   readonly asgLogging: boolean;
+  /** Log accepted c2c connections (IPv4) and traffic to containers that nothing allowed. */
+  readonly c2cLogging: boolean;
   readonly deniedLogsPerSec: number;
   readonly acceptedUdpLogsPerSec: number;
   /** When set, only traffic leaving through these interfaces is subject to ASGs (CF netout hooks). */
   readonly hostInterfaces: readonly string[];
+  /** The IPv4 overlay (CF silk): marked (c2c) traffic to it passes the source's egress; its destination decides. */
+  readonly overlayNetwork?: CidrBlock;
+  /** Resolvers containers may query on port 53 (tcp and udp), either family. */
+  readonly dnsServers: readonly ParsedAddress[];
+  readonly hostTcpServices: readonly HostService[];
+  readonly hostUdpServices: readonly HostService[];
+  /** Addresses of the ingress routers, which may reach containers on their own ports. */
+  readonly ingressRouters: readonly CidrBlock[];
+  /** The mark CF's ingress path puts on router traffic to containers (IPv4). */
+  readonly ingressTag?: number;
+  readonly outboundConnections?: OutboundLimit;
 }
 
 export const DEFAULT_CONFIG: AsgcConfig = {
   chainPrefix: 'asgc-',
   denyNetworks: { always: [], running: [], staging: [] },
   asgLogging: false,
+  c2cLogging: false,
   deniedLogsPerSec: 1,
   acceptedUdpLogsPerSec: 100,
   hostInterfaces: [],
+  dnsServers: [],
+  hostTcpServices: [],
+  hostUdpServices: [],
+  ingressRouters: [],
 };
 
 export interface CellPolicy {
   readonly securityGroups: readonly SecurityGroup[];
   readonly policies: readonly C2cPolicy[];
   readonly containers: readonly Container[];
+  /** IPv6 addresses of each app's containers across the foundation (app GUID -> addresses). */
+  readonly endpoints: ReadonlyMap<string, readonly bigint[]>;
   readonly config: AsgcConfig;
 }

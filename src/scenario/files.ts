@@ -9,6 +9,7 @@ export const SCENARIO_FILES = {
   securityGroups: 'security_groups.json',
   policies: 'policies.json',
   containers: 'containers.json',
+  endpoints: 'endpoints.json',
   config: 'config.json',
 } as const;
 

@@ -58,8 +58,9 @@ describe('asgc diff --saved', () => {
       '--script',
     );
     expect(result.code).toBe(3);
-    expect(result.stdout).toMatch(/^\*filter\n:asgc-r-global-vjgkflbq - \[0:0\]\n/);
+    expect(result.stdout).toMatch(/^\*filter\n:asgc-i-d00000000000-sgv6xjlr - \[0:0\]\n/);
     expect(result.stdout).toMatch(/\n-X asgc-o-d2a7c4e90b1f-7zkfn3hx\nCOMMIT\n$/);
+    expect(result.stdout).toContain('\n-X asgc-i-d2a7c4e90b1f-7zkfn3hx\n');
   });
 
   it('needs --family with --saved, and reports unreadable saved files', async () => {

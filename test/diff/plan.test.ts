@@ -82,8 +82,9 @@ describe('plans', () => {
       expect.objectContaining({
         kind: 'edit',
         chain: 'asgc-forward',
+        // Dispatch: -d c1, -d c2, -s c1, -s c2; the fourth rule is wrong.
         edits: [
-          { op: 'delete', index: 2 },
+          { op: 'delete', index: 4 },
           { op: 'append', rule: expect.stringMatching(/^-s 10\.255\.0\.3\/32 -j asgc-o-c2-/) },
         ],
       }),
@@ -95,7 +96,7 @@ describe('plans', () => {
     const desired = compiled()[4];
     const live = renderRuleset(desired).replace('COMMIT', '-A asgc-forward -j ACCEPT\nCOMMIT');
     const plan = planChanges(desired, filterTable(live), ownership);
-    expect(renderPlanScripts(plan)).toEqual(['*filter\n-D asgc-forward 3\nCOMMIT\n']);
+    expect(renderPlanScripts(plan)).toEqual(['*filter\n-D asgc-forward 5\nCOMMIT\n']);
   });
 
   it('moves its hook back to the top of FORWARD, deleting by full spec, leaving foreign rules alone', () => {
@@ -209,7 +210,7 @@ describe('apply', () => {
     };
     const outcome = await applyFamily(busyOnce, after, ownership);
     expect(outcome.scripts).toHaveLength(2);
-    expect(outcome.scripts[1]).toMatch(/^\*filter\n-X asgc-o-c2-\S+\nCOMMIT\n$/);
+    expect(outcome.scripts[1]).toMatch(/^\*filter\n-X asgc-i-c2-\S+\n-X asgc-o-c2-\S+\nCOMMIT\n$/);
   });
 
   it('reports non-convergence loudly instead of looping', async () => {

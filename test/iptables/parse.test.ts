@@ -131,6 +131,33 @@ describe('normalisation: cosmetic differences are not changes', () => {
     [4, '--goto asgc-x', '-g asgc-x'],
     [4, '-j ACCEPT -m comment --comment late', '-m comment --comment late -j ACCEPT'],
     [4, '-j REJECT -p tcp --reject-with tcp-rst', '-p tcp -j REJECT --reject-with tcp-reset'],
+    [4, '-m mark --mark 1 -j ACCEPT', '-m mark --mark 0x1 -j ACCEPT'],
+    [4, '-m mark --mark 0x0001/0xFFFFFFFF -j ACCEPT', '-m mark --mark 0x1 -j ACCEPT'],
+    [4, '-m mark --mark 010/0xf0 -j ACCEPT', '-m mark --mark 0x8/0xf0 -j ACCEPT'],
+    [4, '-j MARK --set-mark 0x1', '-j MARK --set-xmark 0x1/0xffffffff'],
+    [4, '-j MARK --or-mark 0x4', '-j MARK --set-xmark 0x4/0x4'],
+    [4, '-j MARK --and-mark 0xf', '-j MARK --set-xmark 0x0/0xfffffff0'],
+    [4, '-j MARK --xor-mark 0x1', '-j MARK --set-xmark 0x1/0x0'],
+    [
+      4,
+      '-m hashlimit --hashlimit-name bar --hashlimit-mode dstport,srcip --hashlimit-burst 20 --hashlimit-above 10/min -j DROP',
+      '-m hashlimit --hashlimit-above 10/min --hashlimit-burst 20 --hashlimit-mode srcip,dstport --hashlimit-name bar -j DROP',
+    ],
+    [
+      4,
+      '-m hashlimit --hashlimit 5/sec --hashlimit-name foo -j ACCEPT',
+      '-m hashlimit --hashlimit-upto 5/sec --hashlimit-burst 5 --hashlimit-name foo -j ACCEPT',
+    ],
+    [
+      4,
+      '-m hashlimit --hashlimit-upto 120/hour --hashlimit-name foo -j ACCEPT',
+      '-m hashlimit --hashlimit-upto 2/min --hashlimit-burst 5 --hashlimit-name foo --hashlimit-htable-expire 3600000 -j ACCEPT',
+    ],
+    [
+      4,
+      '-m hashlimit --hashlimit-upto 2/min --hashlimit-name foo --hashlimit-htable-expire 60000 -j ACCEPT',
+      '-m hashlimit --hashlimit-upto 2/min --hashlimit-burst 5 --hashlimit-name foo -j ACCEPT',
+    ],
   ];
   it.each(cases)('IPv%i: %s', (family, written, canonical) => {
     expect(canonicalSpec(written, family, isUserChain)).toBe(canonical);

@@ -116,7 +116,11 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
         await applyFamily(dataplane, empty.cell[family], ownership);
         expect(await foreignLines(namespace, backend, family)).toEqual(foreign);
         const after = filterTable(await save(namespace, backend, family));
-        expect([...after.chains.keys()].filter((chain) => chain.startsWith('asgc-'))).toEqual(['asgc-forward']);
+        expect([...after.chains.keys()].filter((chain) => chain.startsWith('asgc-'))).toEqual([
+          'asgc-forward',
+          'asgc-host',
+          'asgc-input',
+        ]);
       });
     },
     60_000,
@@ -200,24 +204,30 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         expect(touched(plan.plan).map((entry) => entry.split(' ')[1])).toEqual([target?.name]);
         expect(plan.scripts.join('').split('\n').length - 3).toBeLessThanOrEqual(2 * (target?.rules.length ?? 0));
 
-        // A container added: its chains and one rule in the dispatch chain.
+        // A container added: its ingress and egress chains (and its space's ASG chain), one rule
+        // each way in the forward dispatch, one in the input dispatch.
         const added = compileGenerated(generateCell(CONTAINERS + 1, CONTAINERS + 1, new Set([500])));
         const addedPlan = (await applyFamily(dataplane, added.cell[family], ownership)).plan;
-        expect(addedPlan.chains.filter((change) => change.kind === 'create')).toHaveLength(2);
-        expect(addedPlan.chains.filter((change) => change.kind !== 'create')).toEqual([
-          expect.objectContaining({
-            kind: 'edit',
-            chain: 'asgc-forward',
-            edits: [expect.objectContaining({ op: expect.stringMatching(/^(insert|append)$/) })],
-          }),
+        const newChains = addedPlan.chains.filter((change) => change.kind === 'create').map((change) => change.chain.slice(0, 7));
+        expect(newChains.sort()).toEqual(['asgc-i-', 'asgc-o-', 'asgc-r-']);
+        const edits = (plan: Plan) =>
+          plan.chains
+            .filter((change) => change.kind === 'edit')
+            .map((change) => [change.chain, change.kind === 'edit' ? change.edits.map((edit) => edit.op) : []]);
+        expect(edits(addedPlan)).toEqual([
+          ['asgc-forward', [expect.stringMatching(/^(insert|append)$/), expect.stringMatching(/^(insert|append)$/)]],
+          ['asgc-input', ['append']],
         ]);
+        expect(addedPlan.chains).toHaveLength(5);
 
-        // ... and removed again: its chains deleted, one rule out of the dispatch chain.
+        // ... and removed again: those chains deleted, those dispatch rules deleted.
         const removedPlan = (await applyFamily(dataplane, changed.cell[family], ownership)).plan;
-        expect(removedPlan.chains.filter((change) => change.kind === 'delete')).toHaveLength(2);
-        expect(removedPlan.chains.filter((change) => change.kind !== 'delete')).toEqual([
-          expect.objectContaining({ kind: 'edit', chain: 'asgc-forward', edits: [expect.objectContaining({ op: 'delete' })] }),
+        expect(removedPlan.chains.filter((change) => change.kind === 'delete')).toHaveLength(3);
+        expect(edits(removedPlan)).toEqual([
+          ['asgc-forward', ['delete', 'delete']],
+          ['asgc-input', ['delete']],
         ]);
+        expect(removedPlan.chains).toHaveLength(5);
 
         // A rule deleted and a chain flushed by hand: repaired, nothing else touched.
         const egress = base.cell[family].tables[0]?.chains.find((chain) => chain.name.startsWith('asgc-o-'))?.name as string;

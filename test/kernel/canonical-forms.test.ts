@@ -2,7 +2,9 @@
 // must print exactly what we rendered, on both backends and both families.
 import { describe, expect, it } from 'vitest';
 import { comment } from '../../src/extensions/comment.js';
+import { hashlimitMatch } from '../../src/extensions/hashlimit.js';
 import { limitMatch } from '../../src/extensions/limit.js';
+import { markMatch } from '../../src/extensions/mark.js';
 import { stateMatch } from '../../src/extensions/state.js';
 import type { Match } from '../../src/ir/matches.js';
 import { type Rule, type Ruleset, rule } from '../../src/ir/ruleset.js';
@@ -85,6 +87,39 @@ function shapes(family: Family): Rule[] {
     rule({ target: { kind: 'LOG' } }),
     rule({ target: { kind: 'REJECT', with: family === 4 ? 'icmp-host-prohibited' : 'icmp6-adm-prohibited' } }),
     rule({ protocol: tcp, target: { kind: 'REJECT', with: 'tcp-reset' } }),
+    rule({ matches: [markMatch(0x1234abcd)], target: ACCEPT }),
+    rule({ matches: [markMatch(0, 0xffffffff, true)], target: ACCEPT }),
+    rule({ matches: [markMatch(0x10, 0xf0)], target: ACCEPT }),
+    rule({ target: { kind: 'MARK', value: 0xffff, mask: 0xffffffff } }),
+    rule({ target: { kind: 'MARK', value: 0x1, mask: 0x1 } }),
+    rule({
+      protocol: tcp,
+      matches: [
+        stateMatch('conntrack', ['NEW']),
+        hashlimitMatch({
+          over: 'above',
+          count: 100,
+          unit: 'sec',
+          burst: 200,
+          modes: ['dstport', 'dstip'],
+          name: 'asgc-o-0123456789ab-abcdefgh',
+          expireMs: 10_000,
+        }),
+      ],
+      target: { kind: 'REJECT', with: family === 4 ? 'icmp-port-unreachable' : 'icmp6-port-unreachable' },
+    }),
+    rule({
+      matches: [
+        hashlimitMatch({ over: 'upto', count: 120, unit: 'hour', burst: 5, modes: [], name: 'foo', expireMs: 3_600_000 }),
+      ],
+      target: ACCEPT,
+    }),
+    rule({
+      matches: [
+        hashlimitMatch({ over: 'upto', count: 2, unit: 'min', burst: 5, modes: ['srcip'], name: 'bar', expireMs: 60_000 }),
+      ],
+      target: ACCEPT,
+    }),
     rule({ target: jump('asgc-other') }),
     rule({ target: goTo('asgc-other') }),
     rule({ matches: [comment('no target')] }),

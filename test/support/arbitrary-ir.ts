@@ -4,7 +4,9 @@ import { comment } from '../../src/extensions/comment.js';
 import { limitMatch } from '../../src/extensions/limit.js';
 import { log } from '../../src/extensions/targets.js';
 import { stateMatch } from '../../src/extensions/state.js';
-import { CONNTRACK_STATES, type Match, RATE_UNITS } from '../../src/ir/matches.js';
+import { CONNTRACK_STATES, HASHLIMIT_MODES, type Match, RATE_UNITS } from '../../src/ir/matches.js';
+import { hashlimitMatch } from '../../src/extensions/hashlimit.js';
+import { markMatch } from '../../src/extensions/mark.js';
 import type { Rule } from '../../src/ir/ruleset.js';
 import type { Target } from '../../src/ir/targets.js';
 import { ADDRESS_BITS, cidr, type Family, range } from '../../src/model/address.js';
@@ -82,6 +84,20 @@ export function matchArbitrary(family: Family): fc.Arbitrary<Match> {
     fc
       .tuple(fc.integer({ min: 1, max: 10000 }), fc.constantFrom(...RATE_UNITS), fc.integer({ min: 1, max: 10000 }))
       .map(([count, unit, burst]) => limitMatch(count, unit, burst)),
+    fc
+      .tuple(fc.nat(0xffffffff), fc.constantFrom(0xffffffff, 0xffff, 0xff00, 0), fc.boolean())
+      .map(([value, mask, negated]) => markMatch(value, mask, negated)),
+    fc
+      .record({
+        over: fc.constantFrom('upto' as const, 'above' as const),
+        count: fc.integer({ min: 1, max: 10000 }),
+        unit: fc.constantFrom(...RATE_UNITS),
+        burst: fc.integer({ min: 1, max: 10000 }),
+        modes: fc.subarray([...HASHLIMIT_MODES]),
+        name: fc.stringMatching(/^[a-z][a-z0-9-]{0,27}$/),
+        expireMs: fc.integer({ min: 1, max: 3_600_000 }),
+      })
+      .map(hashlimitMatch),
   );
 }
 
@@ -100,6 +116,7 @@ export function targetArbitrary(family: Family): fc.Arbitrary<Target> {
     fc
       .tuple(text, fc.option(fc.integer({ min: 0, max: 7 }), { nil: undefined }))
       .map(([prefix, level]) => ({ ...log(prefix), ...(level !== undefined && { level }) })),
+    fc.tuple(fc.nat(0xffffffff), fc.nat(0xffffffff)).map(([value, mask]) => ({ kind: 'MARK' as const, value, mask })),
   );
 }
 

@@ -38,8 +38,13 @@ export function container(handle: string, addresses: string[], fields: Partial<C
   return result;
 }
 
-export function cell(securityGroups: SecurityGroup[], containers: Container[], config: Partial<AsgcConfig> = {}): CellPolicy {
-  return { securityGroups, containers, policies: [], config: { ...DEFAULT_CONFIG, ...config } };
+export function cell(
+  securityGroups: SecurityGroup[],
+  containers: Container[],
+  config: Partial<AsgcConfig> = {},
+  more: Partial<Pick<CellPolicy, 'policies' | 'endpoints'>> = {},
+): CellPolicy {
+  return { securityGroups, containers, policies: [], endpoints: new Map(), config: { ...DEFAULT_CONFIG, ...config }, ...more };
 }
 
 /** Compile and render; throws on compile errors. */

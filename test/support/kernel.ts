@@ -23,8 +23,9 @@ function probe(): string | undefined {
     'iptables-legacy-restore',
     'ip6tables-nft-restore',
     'ip6tables-legacy-restore',
+    'python3',
   ]) {
-    if (!commandExists(tool)) return `${tool} is not installed (apt-get install -y iptables iproute2)`;
+    if (!commandExists(tool)) return `${tool} is not installed (apt-get install -y iptables iproute2 python3)`;
   }
   return undefined;
 }

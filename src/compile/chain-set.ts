@@ -1,0 +1,27 @@
+// Chains being built for one family, refusing a name that two different owners would share.
+import type { Rule } from '../ir/ruleset.js';
+
+export interface CompileError {
+  readonly message: string;
+}
+
+export class ChainSet {
+  private readonly owners = new Map<string, string>();
+  readonly chains = new Map<string, Rule[]>();
+
+  constructor(private readonly errors: CompileError[]) {}
+
+  /** Define `name` for `owner` unless that owner already has it; `build` runs only when needed. */
+  define(name: string, owner: string, build: () => Rule[]): void {
+    const existing = this.owners.get(name);
+    if (existing === owner) return;
+    if (existing !== undefined) {
+      this.errors.push({
+        message: `chain name ${name} would be shared by ${existing} and ${owner}; rename one or change chain_prefix`,
+      });
+      return;
+    }
+    this.owners.set(name, owner);
+    this.chains.set(name, build());
+  }
+}

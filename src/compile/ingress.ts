@@ -1,0 +1,85 @@
+// Traffic to a container: established flows, c2c policies (IPv4 by the source app's mark on
+// the overlay, IPv6 by the source app's addresses), the ingress routers on the container's own
+// ports, and nothing else. The IPv6 part keeps a container's routable address unreachable
+// from outside the foundation (CF dual-stack RFC).
+import { comment } from '../extensions/comment.js';
+import { limitMatch } from '../extensions/limit.js';
+import { markMatch, hex } from '../extensions/mark.js';
+import { stateMatch } from '../extensions/state.js';
+import { log, reject } from '../extensions/targets.js';
+import { type Rule, rule } from '../ir/ruleset.js';
+import { ACCEPT, jump } from '../ir/targets.js';
+import type { C2cPolicy, Container } from '../model/cell.js';
+import type { FamilyContext } from './family-context.js';
+import { acceptEstablished, layout, logPrefix, transport } from './rule-helpers.js';
+
+function c2cRules(context: FamilyContext, policy: C2cPolicy): Rule[] {
+  const { source, destination } = policy;
+  const { protocol: proto, matches } = transport(destination.protocol, destination.ports.start, destination.ports.end);
+  const note = comment(`src:${source.appGuid}_dst:${destination.appGuid}`);
+  const origin = layout(`c2c ${source.appGuid} -> ${destination.appGuid}`);
+  if (context.family === 6) {
+    const chain = context.appAddresses('from', source.appGuid);
+    return chain === undefined ? [] : [rule({ protocol: proto, matches: [...matches, note], target: jump(chain), origin })];
+  }
+  const mark = markMatch(source.tag);
+  const accept = rule({ protocol: proto, matches: [...matches, mark, note], target: ACCEPT, origin });
+  if (!context.config.c2cLogging) return [accept];
+  // CF logs new c2c connections (UDP rate-limited) before accepting them.
+  const prefix = log(logPrefix(`OK_${hex(source.tag).slice(2).toUpperCase().padStart(4, '0')}`, destination.appGuid));
+  const rate = context.config.acceptedUdpLogsPerSec;
+  const logged =
+    destination.protocol === 'udp'
+      ? rule({ protocol: proto, matches: [...matches, mark, limitMatch(rate, 'sec', rate)], target: prefix, origin })
+      : rule({
+          protocol: proto,
+          matches: [...matches, mark, stateMatch('conntrack', ['INVALID', 'NEW', 'UNTRACKED'])],
+          target: prefix,
+          origin,
+        });
+  return [logged, accept];
+}
+
+export function ingressRules(context: FamilyContext, container: Container): Rule[] {
+  const rules: Rule[] = [acceptEstablished()];
+  for (const policy of context.c2c.asDestination(container.appGuid)) rules.push(...c2cRules(context, policy));
+  const tag = context.config.ingressTag;
+  for (const port of container.ports) {
+    const { protocol: proto, matches } = transport('tcp', port);
+    if (context.family === 4 && tag !== undefined) {
+      rules.push(
+        rule({ protocol: proto, matches: [...matches, markMatch(tag)], target: ACCEPT, origin: layout('ingress router (mark)') }),
+      );
+    }
+    for (const router of context.config.ingressRouters) {
+      if (router.family !== context.family) continue;
+      rules.push(
+        rule({
+          source: { block: router, negated: false },
+          protocol: proto,
+          matches,
+          target: ACCEPT,
+          origin: layout('ingress router'),
+        }),
+      );
+    }
+  }
+  if (context.config.c2cLogging) {
+    const rate = context.config.deniedLogsPerSec;
+    rules.push(
+      rule({
+        matches: [limitMatch(rate, 'sec', rate)],
+        target: log(logPrefix('DENY_C2C', container.handle)),
+        origin: layout('denied ingress log'),
+      }),
+    );
+  }
+  // IPv6: "administratively prohibited" says a policy refused it, as the RFC's ingress guard does.
+  rules.push(
+    rule({
+      target: context.family === 4 ? context.reject : reject(6, 'icmp6-adm-prohibited'),
+      origin: layout('ingress default deny'),
+    }),
+  );
+  return rules;
+}

@@ -1,0 +1,38 @@
+// Small builders for the rule shapes the chain layout repeats.
+import { safeText } from '../extensions/comment.js';
+import { stateMatch } from '../extensions/state.js';
+import type { Match } from '../ir/matches.js';
+import { type AddressMatch, type ProtocolMatch, type Rule, type RuleOrigin, rule } from '../ir/ruleset.js';
+import { ACCEPT } from '../ir/targets.js';
+import { type Family, type ParsedAddress, hostCidr } from '../model/address.js';
+
+export function layout(role: string): RuleOrigin {
+  return { kind: 'layout', role };
+}
+
+export function protocol(name: string, negated = false): ProtocolMatch {
+  return { name, negated };
+}
+
+/** `-p tcp -m tcp --dport a[:b]` as rule fields. */
+export function transport(name: 'tcp' | 'udp', start: number, end = start): { protocol: ProtocolMatch; matches: Match[] } {
+  return { protocol: protocol(name), matches: [{ kind: name, dport: { start, end, negated: false } }] };
+}
+
+/** A single address as -s/-d. */
+export function hostMatch(family: Family, value: bigint): AddressMatch {
+  return { block: hostCidr({ family, value }), negated: false };
+}
+
+export function addressMatch(address: ParsedAddress): AddressMatch {
+  return { block: hostCidr(address), negated: false };
+}
+
+export function acceptEstablished(): Rule {
+  return rule({ matches: [stateMatch('state', ['RELATED', 'ESTABLISHED'])], target: ACCEPT, origin: layout('established') });
+}
+
+/** A log prefix of at most 28 bytes plus the trailing space, as CF writes them. */
+export function logPrefix(tag: string, handle: string): string {
+  return `${safeText(`${tag}_${handle}`, 28)} `;
+}
