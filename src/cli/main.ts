@@ -1,6 +1,7 @@
 // asgc's command line. Commands only parse options, call the stages and print.
 import { Command, CommanderError } from 'commander';
 import { type CommandContext, EXIT, type Io } from './common.js';
+import { addAgentCommand } from './agent-command.js';
 import { addCompileCommands } from './compile-commands.js';
 import { addLiveCommands } from './live-commands.js';
 
@@ -21,6 +22,7 @@ export function buildProgram(context: CommandContext): Command {
     .showHelpAfterError('(run with --help for usage)');
   addCompileCommands(program, context);
   addLiveCommands(program, context);
+  addAgentCommand(program, context);
   return program;
 }
 

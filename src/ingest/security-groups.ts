@@ -86,8 +86,18 @@ function ingestRules(raw: RawGroup, at: string, sink: ErrorSink): AsgRule[] {
   return result;
 }
 
-export function ingestSecurityGroups(document: unknown, file: string): { groups: SecurityGroup[]; errors: InputError[] } {
+export interface IngestedSecurityGroups {
+  readonly groups: SecurityGroup[];
+  readonly errors: InputError[];
+  /** Groups with an error in their rules (their other rules are in `groups`): the agent holds whoever needs them. */
+  readonly broken: Set<string>;
+  /** Errors outside any group's rules: the document as a whole cannot be trusted. */
+  readonly documentErrors: number;
+}
+
+export function ingestSecurityGroups(document: unknown, file: string): IngestedSecurityGroups {
   const sink = new ErrorSink(file);
+  const broken = new Set<string>();
   const pages = Array.isArray(document) ? document : [document];
   const pagePointer = (index: number) => (Array.isArray(document) ? pointer(index) : '');
   const groups: SecurityGroup[] = [];
@@ -103,7 +113,9 @@ export function ingestSecurityGroups(document: unknown, file: string): { groups:
         return;
       }
       seen.set(raw.guid, groupAt);
+      const before = sink.errors.length;
       const rules = ingestRules(raw, groupAt, sink);
+      if (sink.errors.length > before) broken.add(raw.guid);
       groups.push({
         guid: raw.guid,
         name: raw.name,
@@ -115,5 +127,6 @@ export function ingestSecurityGroups(document: unknown, file: string): { groups:
       });
     });
   });
-  return { groups, errors: sink.errors };
+  const inGroups = sink.errors.filter((error) => /^(\/\d+)?\/security_groups\/\d+\/rules(\/|$)/.test(error.pointer)).length;
+  return { groups, errors: sink.errors, broken, documentErrors: sink.errors.length - inGroups };
 }

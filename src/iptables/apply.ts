@@ -36,18 +36,43 @@ export async function planFamily(dataplane: Dataplane, desired: Ruleset, ownersh
   return planChanges(desired, await readLiveFilter(dataplane, desired.family), ownership);
 }
 
+/** Where the time of one apply went, in milliseconds. */
+export interface ApplyTimings {
+  /** iptables-save and parsing its output. */
+  readMs: number;
+  /** Diffing and rendering the restore script. */
+  planMs: number;
+  restoreMs: number;
+  /** Reading back and checking that nothing is left to change. */
+  verifyMs: number;
+}
+
 export interface FamilyOutcome {
   readonly family: Family;
   readonly plan: Plan;
   /** The restore scripts that ran (none when nothing changed). */
   readonly scripts: readonly string[];
+  readonly timings: ApplyTimings;
 }
 
 export async function applyFamily(dataplane: Dataplane, desired: Ruleset, ownership: Ownership): Promise<FamilyOutcome> {
   const family = desired.family;
-  const plan = await planFamily(dataplane, desired, ownership);
-  if (isEmptyPlan(plan)) return { family, plan, scripts: [] };
+  const timings: ApplyTimings = { readMs: 0, planMs: 0, restoreMs: 0, verifyMs: 0 };
+  let mark = performance.now();
+  const lap = (key: keyof ApplyTimings) => {
+    const now = performance.now();
+    timings[key] += now - mark;
+    mark = now;
+  };
+  const live = await readLiveFilter(dataplane, family);
+  lap('readMs');
+  const plan = planChanges(desired, live, ownership);
+  if (isEmptyPlan(plan)) {
+    lap('planMs');
+    return { family, plan, scripts: [], timings };
+  }
   let scripts = renderPlanScripts(plan);
+  lap('planMs');
   try {
     await dataplane.restore(family, scripts[0] as string);
   } catch (error) {
@@ -57,7 +82,9 @@ export async function applyFamily(dataplane: Dataplane, desired: Ruleset, owners
     scripts = renderPlanScripts(plan, { separateDeletions: true });
     for (const script of scripts) await dataplane.restore(family, script);
   }
+  lap('restoreMs');
   const remaining = await planFamily(dataplane, desired, ownership);
+  lap('verifyMs');
   if (!isEmptyPlan(remaining)) throw new NonConvergenceError(family, remaining);
-  return { family, plan, scripts };
+  return { family, plan, scripts, timings };
 }

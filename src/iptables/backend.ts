@@ -7,12 +7,14 @@ export const BACKENDS: readonly Backend[] = ['nft', 'legacy'];
 export interface Tools {
   readonly save: string;
   readonly restore: string;
+  /** The command-line tool, for small reads such as "does this chain exist". */
+  readonly command: string;
 }
 
 export function tools(backend: Backend, family: Family): Tools {
   const base = family === 4 ? 'iptables' : 'ip6tables';
   const suffix = backend === 'nft' ? '-nft' : '-legacy';
-  return { save: `${base}${suffix}-save`, restore: `${base}${suffix}-restore` };
+  return { save: `${base}${suffix}-save`, restore: `${base}${suffix}-restore`, command: `${base}${suffix}` };
 }
 
 /** Run `argv` inside a network namespace (ip netns exec), or as is when none is given. */

@@ -10,12 +10,19 @@ export type Runner = (argv: readonly string[], input?: string) => Promise<Proces
 
 export const defaultRunner: Runner = (argv, input) => runProcess(argv, input === undefined ? {} : { input });
 
+/** A Runner that adds environment variables (e.g. a private XTABLES_LOCKFILE). */
+export function runnerWithEnv(env: Readonly<Record<string, string>>): Runner {
+  return (argv, input) => runProcess(argv, input === undefined ? { env } : { input, env });
+}
+
 export interface Dataplane {
   readonly backend: Backend;
   /** The filter table as iptables-save prints it. */
   save(family: Family): Promise<string>;
   /** Run one restore script with --noflush; throws RestoreError when it fails. */
   restore(family: Family, script: string): Promise<void>;
+  /** Whether a chain exists in the filter table: the agent's cheap canary. */
+  chainExists(family: Family, chain: string): Promise<boolean>;
 }
 
 export class DataplaneError extends Error {
@@ -81,6 +88,16 @@ export class IptablesDataplane implements Dataplane {
     const result = await this.run(argv);
     if (result.code !== 0) throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
     return result.stdout;
+  }
+
+  async chainExists(family: Family, chain: string): Promise<boolean> {
+    const argv = inNamespace(this.options.namespace, [tools(this.backend, family).command, '-w', String(this.options.waitSeconds ?? 10), '-t', 'filter', '-n', '-L', chain]);
+    const result = await this.run(argv);
+    if (result.code === 0) return true;
+    // legacy: "No chain/target/match by that name"; nft says a missing chain "is incompatible".
+    // Either way the chain is not what asgc wrote, and a full read-back follows.
+    if (result.code === 1 && /No chain\/target\/match by that name|is incompatible|does not exist/.test(result.stderr)) return false;
+    throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
   }
 
   async restore(family: Family, script: string): Promise<void> {

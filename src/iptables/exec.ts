@@ -11,13 +11,16 @@ export interface ProcessResult {
 export interface RunOptions {
   readonly input?: string;
   readonly timeoutMs?: number;
+  /** Extra environment (e.g. XTABLES_LOCKFILE), on top of this process's. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function runProcess(argv: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
   const [program, ...args] = argv;
   if (program === undefined) return Promise.reject(new Error('runProcess: empty argument vector'));
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000 });
+    const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, env });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));

@@ -4,8 +4,8 @@ import { shortestEdit } from '../../src/diff/edit-script.js';
 import { isEmptyPlan, planChanges } from '../../src/diff/plan.js';
 import { renderPlanScripts } from '../../src/diff/script.js';
 import { applyFamily, NonConvergenceError } from '../../src/iptables/apply.js';
-import { type Dataplane, RestoreError } from '../../src/iptables/dataplane.js';
-import type { Family } from '../../src/model/address.js';
+import { RestoreError } from '../../src/iptables/dataplane.js';
+import { withRestore } from '../support/dataplanes.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { cell, compileText, container, securityGroup } from '../support/cell.js';
 import { compileCell } from '../../src/compile/compile.js';
@@ -192,22 +192,13 @@ describe('apply', () => {
     const after = compiled(undefined, ['c1'])[4];
     const simulated = new SimulatedDataplane({ 4: renderRuleset(before) });
     let first = true;
-    const busyOnce: Dataplane = {
-      backend: 'nft',
-      save: (family) => simulated.save(family),
-      restore: async (family, script) => {
-        if (first && script.includes('-X ')) {
-          first = false;
-          throw new RestoreError(
-            family,
-            'iptables-restore v1.8.9 (nf_tables): \nline 9: CHAIN_DEL failed (Device or resource busy): chain x',
-            9,
-            [],
-          );
-        }
-        await simulated.restore(family, script);
-      },
-    };
+    const busyOnce = withRestore(simulated, async (family, script) => {
+      if (first && script.includes('-X ')) {
+        first = false;
+        throw new RestoreError(family, 'iptables-restore v1.8.9 (nf_tables): \nline 9: CHAIN_DEL failed (Device or resource busy): chain x', 9, []);
+      }
+      await simulated.restore(family, script);
+    });
     const outcome = await applyFamily(busyOnce, after, ownership);
     expect(outcome.scripts).toHaveLength(2);
     expect(outcome.scripts[1]).toMatch(/^\*filter\n-X asgc-i-c2-\S+\n-X asgc-o-c2-\S+\nCOMMIT\n$/);
@@ -216,22 +207,14 @@ describe('apply', () => {
   it('reports non-convergence loudly instead of looping', async () => {
     const desired = compiled()[4];
     const simulated = new SimulatedDataplane();
-    const ignoring: Dataplane = {
-      backend: 'nft',
-      save: (family: Family) => simulated.save(family),
-      restore: async () => undefined,
-    };
+    const ignoring = withRestore(simulated, async () => undefined);
     await expect(applyFamily(ignoring, desired, ownership)).rejects.toBeInstanceOf(NonConvergenceError);
   });
 
   it('keeps the old state when a restore fails midway', async () => {
     const before = compileText(cell([], [container('c1', ['10.255.0.2'])]))[4];
     const simulated = new SimulatedDataplane({ 4: before });
-    const failing: Dataplane = {
-      backend: 'nft',
-      save: (f) => simulated.save(f),
-      restore: (f, script) => simulated.restore(f, script.replace('COMMIT', '-A asgc-forward -j asgc-missing\nCOMMIT')),
-    };
+    const failing = withRestore(simulated, (f, script) => simulated.restore(f, script.replace('COMMIT', '-A asgc-forward -j asgc-missing\nCOMMIT')));
     await expect(applyFamily(failing, compiled()[4], ownership)).rejects.toBeInstanceOf(RestoreError);
     expect(await simulated.save(4)).toBe(before);
   });

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { isEmptyPlan, type Plan } from '../../src/diff/plan.js';
 import { applyFamily, planFamily } from '../../src/iptables/apply.js';
 import { BACKENDS, type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
-import { type Dataplane, IptablesDataplane, RestoreError } from '../../src/iptables/dataplane.js';
+import { IptablesDataplane, RestoreError } from '../../src/iptables/dataplane.js';
+import { withRestore } from '../support/dataplanes.js';
 import { type Family, FAMILIES } from '../../src/model/address.js';
 import { listScenarios } from '../../src/scenario/golden.js';
 import { RULES_FILE } from '../../src/scenario/pipeline.js';
@@ -133,15 +134,11 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
         const real = new IptablesDataplane(backend, { namespace });
         await applyFamily(real, (await compileDirectory('rules/dual-stack-cell')).cell[family], ownership);
         const before = await save(namespace, backend, family);
-        const broken: Dataplane = {
-          backend,
-          save: (f) => real.save(f),
-          restore: (f, script) => {
-            const lines = script.split('\n');
-            lines.splice(Math.floor(lines.length / 2), 0, '-A asgc-forward -m bogus-module --bogus -j ACCEPT');
-            return real.restore(f, lines.join('\n'));
-          },
-        };
+        const broken = withRestore(real, (f, script) => {
+          const lines = script.split('\n');
+          lines.splice(Math.floor(lines.length / 2), 0, '-A asgc-forward -m bogus-module --bogus -j ACCEPT');
+          return real.restore(f, lines.join('\n'));
+        });
         const next = (await compileDirectory('rules/lifecycles-two-spaces')).cell[family];
         const failure = await applyFamily(broken, next, ownership).catch((error: unknown) => error);
         expect(failure).toBeInstanceOf(RestoreError);

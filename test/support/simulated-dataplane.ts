@@ -22,6 +22,8 @@ class Refusal extends Error {}
 export class SimulatedDataplane implements Dataplane {
   readonly backend = 'nft' as const;
   readonly restores: { family: Family; script: string }[] = [];
+  saves = 0;
+  canaryChecks = 0;
   private readonly tables: Record<Family, Table> = { 4: new Map(), 6: new Map() };
 
   constructor(initial: Partial<Record<Family, string>> = {}) {
@@ -38,7 +40,20 @@ export class SimulatedDataplane implements Dataplane {
     }
   }
 
+  async chainExists(family: Family, chain: string): Promise<boolean> {
+    this.canaryChecks++;
+    return this.tables[family].has(chain);
+  }
+
+  /** Someone else's hand: drop a chain (and every rule jumping to it), as `iptables -F/-X` would. */
+  removeChain(family: Family, chain: string): void {
+    const table = this.tables[family];
+    table.delete(chain);
+    for (const entry of table.values()) entry.rules = entry.rules.filter((rule) => !tokenizeRestoreLine(rule).includes(chain));
+  }
+
   async save(family: Family): Promise<string> {
+    this.saves++;
     const table = this.tables[family];
     const builtins = (BUILTIN_CHAINS.filter ?? []).filter((name) => table.has(name));
     const user = [...table.keys()].filter((name) => !isBuiltinChain('filter', name)).sort(compareBytewise);

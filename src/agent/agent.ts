@@ -1,0 +1,112 @@
+// Wiring the agent from its settings: source, dataplane, syncer, loop, HTTP endpoint. The
+// process edge (signals, exit) stays in the CLI command.
+import { readFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { type Dataplane, defaultRunner, detectBackend, IptablesDataplane, type Runner } from '../iptables/dataplane.js';
+import { startHttp } from './http.js';
+import type { Logger } from './logger.js';
+import { AgentLoop, type LoopOptions } from './loop.js';
+import { Metrics } from './metrics.js';
+import { PolicyServerClient } from './policy-server.js';
+import type { AgentSettings } from './settings.js';
+import { FileSource, type PolicySource, PolicyServerSource } from './sources.js';
+import { Syncer, type SyncOptions } from './sync.js';
+
+export interface AgentEnvironment {
+  readonly log: Logger;
+  /** Runs iptables (tests wrap it); defaults to running it for real. */
+  readonly run?: Runner;
+  readonly now?: () => number;
+}
+
+async function sourceFor(settings: AgentSettings): Promise<{ source: PolicySource; close: () => void }> {
+  if (settings.source.kind === 'files') return { source: new FileSource(settings.source.directory), close: () => undefined };
+  const server = settings.source;
+  const [ca, cert, key] = await Promise.all([readFile(server.caFile), readFile(server.certFile), readFile(server.keyFile)]);
+  const client = new PolicyServerClient({ ...server, ca, cert, key });
+  return { source: new PolicyServerSource(client, server.url), close: () => client.close() };
+}
+
+export async function dataplaneFor(settings: AgentSettings, run: Runner): Promise<Dataplane> {
+  const backend = settings.backend === 'auto' ? await detectBackend(settings.netns, run) : settings.backend;
+  return new IptablesDataplane(backend, { ...(settings.netns !== undefined && { namespace: settings.netns }), run, waitSeconds: settings.lockWaitSeconds });
+}
+
+function syncOptions(settings: AgentSettings, source: PolicySource, dataplane: Dataplane, metrics: Metrics, environment: AgentEnvironment): SyncOptions {
+  return {
+    source,
+    metadataPath: settings.containersFile,
+    ...(settings.endpointsFile !== undefined && { endpointsPath: settings.endpointsFile }),
+    ...(settings.asgcConfigFile !== undefined && { asgcConfigPath: settings.asgcConfigFile }),
+    dataplane,
+    families: settings.families,
+    resyncIntervalMs: settings.resyncIntervalMs,
+    now: environment.now ?? Date.now,
+    log: environment.log,
+    metrics,
+  };
+}
+
+function loopOptions(settings: AgentSettings, log: Logger): LoopOptions {
+  return { intervalMs: settings.intervalMs, jitter: settings.jitter, backoffMs: settings.backoffMs, log };
+}
+
+export class Agent {
+  private constructor(
+    public settings: AgentSettings,
+    readonly syncer: Syncer,
+    readonly loop: AgentLoop,
+    readonly metrics: Metrics,
+    readonly dataplane: Dataplane,
+    readonly server: Server | undefined,
+    private closeSource: () => void,
+    private readonly environment: AgentEnvironment,
+  ) {}
+
+  /** `loop: false` wires everything but runs no cycle by itself (asgc agent --once, tests). */
+  static async start(settings: AgentSettings, environment: AgentEnvironment, { loop: runLoop = true } = {}): Promise<Agent> {
+    const metrics = new Metrics();
+    const dataplane = await dataplaneFor(settings, environment.run ?? defaultRunner);
+    const { source, close } = await sourceFor(settings);
+    const syncer = new Syncer(syncOptions(settings, source, dataplane, metrics, environment));
+    const loop = new AgentLoop(syncer, loopOptions(settings, environment.log));
+    const server = settings.listen === undefined ? undefined : await startHttp(loop, metrics, settings.listen.host, settings.listen.port);
+    const agent = new Agent(settings, syncer, loop, metrics, dataplane, server, close, environment);
+    environment.log.log('info', 'agent.started', {
+      source: source.description,
+      backend: dataplane.backend,
+      families: settings.families,
+      ...(settings.netns !== undefined && { netns: settings.netns }),
+      ...(agent.port !== undefined && { listen: `${settings.listen?.host}:${agent.port}` }),
+    });
+    if (runLoop) loop.start();
+    return agent;
+  }
+
+  /** The HTTP endpoint's port (useful when it was given as 0). */
+  get port(): number | undefined {
+    const address = this.server?.address();
+    return address && typeof address === 'object' ? address.port : undefined;
+  }
+
+  /**
+   * SIGHUP: settings read again; the source and the schedule change from the next cycle. The
+   * syncer keeps what it applied and its last good documents; the HTTP endpoint and the
+   * dataplane stay as started.
+   */
+  async reconfigure(settings: AgentSettings): Promise<void> {
+    const { source, close } = await sourceFor(settings);
+    this.closeSource();
+    this.closeSource = close;
+    this.settings = settings;
+    this.syncer.reconfigure(syncOptions(settings, source, this.dataplane, this.metrics, this.environment));
+    this.loop.reconfigure(loopOptions(settings, this.environment.log));
+  }
+
+  /** Stop after the running cycle, close the endpoint and the policy-server connections. */
+  async close(): Promise<void> {
+    await this.loop.stop();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.closeSource();
+  }
+}
