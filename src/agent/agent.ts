@@ -29,10 +29,20 @@ async function sourceFor(settings: AgentSettings): Promise<{ source: PolicySourc
 
 export async function dataplaneFor(settings: AgentSettings, run: Runner): Promise<Dataplane> {
   const backend = settings.backend === 'auto' ? await detectBackend(settings.netns, run) : settings.backend;
-  return new IptablesDataplane(backend, { ...(settings.netns !== undefined && { namespace: settings.netns }), run, waitSeconds: settings.lockWaitSeconds });
+  return new IptablesDataplane(backend, {
+    ...(settings.netns !== undefined && { namespace: settings.netns }),
+    run,
+    waitSeconds: settings.lockWaitSeconds,
+  });
 }
 
-function syncOptions(settings: AgentSettings, source: PolicySource, dataplane: Dataplane, metrics: Metrics, environment: AgentEnvironment): SyncOptions {
+function syncOptions(
+  settings: AgentSettings,
+  source: PolicySource,
+  dataplane: Dataplane,
+  metrics: Metrics,
+  environment: AgentEnvironment,
+): SyncOptions {
   return {
     source,
     metadataPath: settings.containersFile,
@@ -70,7 +80,8 @@ export class Agent {
     const { source, close } = await sourceFor(settings);
     const syncer = new Syncer(syncOptions(settings, source, dataplane, metrics, environment));
     const loop = new AgentLoop(syncer, loopOptions(settings, environment.log));
-    const server = settings.listen === undefined ? undefined : await startHttp(loop, metrics, settings.listen.host, settings.listen.port);
+    const server =
+      settings.listen === undefined ? undefined : await startHttp(loop, metrics, settings.listen.host, settings.listen.port);
     const agent = new Agent(settings, syncer, loop, metrics, dataplane, server, close, environment);
     environment.log.log('info', 'agent.started', {
       source: source.description,

@@ -13,14 +13,18 @@ export interface HeldChains {
 }
 
 function jumpTargets(rules: readonly ChainRule[]): string[] {
-  return rules.flatMap((entry) => (entry.kind === 'rule' && (entry.target?.kind === 'jump' || entry.target?.kind === 'goto') ? [entry.target.chain] : []));
+  return rules.flatMap((entry) =>
+    entry.kind === 'rule' && (entry.target?.kind === 'jump' || entry.target?.kind === 'goto') ? [entry.target.chain] : [],
+  );
 }
 
 export function holdChains(desired: Ruleset, previous: Ruleset | undefined, held: HeldChains): Ruleset {
   if (held.chains.size === 0) return desired;
   const [table, ...otherTables] = desired.tables;
   if (table === undefined) return desired;
-  const before = new Map((previous?.tables.find((candidate) => candidate.name === table.name)?.chains ?? []).map((chain) => [chain.name, chain]));
+  const before = new Map(
+    (previous?.tables.find((candidate) => candidate.name === table.name)?.chains ?? []).map((chain) => [chain.name, chain]),
+  );
   const result = new Map(table.chains.map((chain) => [chain.name, chain]));
   const pending: Chain[] = [];
   for (const name of held.chains) {
@@ -29,7 +33,12 @@ export function holdChains(desired: Ruleset, previous: Ruleset | undefined, held
       result.set(name, old);
       pending.push(old);
     } else if (held.egress.has(name)) {
-      result.set(name, { name, rules: [rule({ target: reject(desired.family), origin: { kind: 'layout', role: 'default deny until the rules compile' } })] });
+      result.set(name, {
+        name,
+        rules: [
+          rule({ target: reject(desired.family), origin: { kind: 'layout', role: 'default deny until the rules compile' } }),
+        ],
+      });
     } else {
       result.delete(name);
     }

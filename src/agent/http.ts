@@ -13,9 +13,14 @@ export function health(loop: AgentLoop): { status: number; body: Record<string, 
   const report = loop.lastReport;
   const lastSuccess = loop.lastSuccessAt === undefined ? null : new Date(loop.lastSuccessAt).toISOString();
   if (report === undefined) return { status: 503, body: { status: 'starting', last_success: lastSuccess } };
-  const reasons = report.problems.map((problem) => `${problem.kind}${problem.family ? ` (IPv${problem.family})` : ''}: ${problem.message}`);
+  const reasons = report.problems.map(
+    (problem) => `${problem.kind}${problem.family ? ` (IPv${problem.family})` : ''}: ${problem.message}`,
+  );
   const ok = report.status !== 'failed' && reasons.length === 0;
-  return { status: ok ? 200 : 503, body: { status: ok ? 'ok' : 'degraded', reasons, last_success: lastSuccess, last_cycle: report.status } };
+  return {
+    status: ok ? 200 : 503,
+    body: { status: ok ? 'ok' : 'degraded', reasons, last_success: lastSuccess, last_cycle: report.status },
+  };
 }
 
 async function forceSync(loop: AgentLoop, url: URL, response: ServerResponse): Promise<void> {
@@ -23,8 +28,13 @@ async function forceSync(loop: AgentLoop, url: URL, response: ServerResponse): P
   const container = url.searchParams.get('container');
   const body = { status: report.status, families: report.families, problems: report.problems, held: report.held };
   if (container !== null) {
-    if (!report.containers.includes(container)) return send(response, 404, { ...body, error: `container ${container} is not in the metadata` });
-    if (report.held.includes(container)) return send(response, 503, { ...body, error: `container ${container} is held on default-deny or its last rules: its ASGs do not compile` });
+    if (!report.containers.includes(container))
+      return send(response, 404, { ...body, error: `container ${container} is not in the metadata` });
+    if (report.held.includes(container))
+      return send(response, 503, {
+        ...body,
+        error: `container ${container} is held on default-deny or its last rules: its ASGs do not compile`,
+      });
     const applied = report.problems.every((problem) => problem.kind === 'input');
     return send(response, applied ? 200 : 503, body);
   }

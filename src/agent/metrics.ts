@@ -10,12 +10,18 @@ interface Family {
 const DEFINITIONS = {
   asgc_cycles_total: ['counter', 'Sync cycles, by result (applied, unchanged, failed).'],
   asgc_cycle_duration_seconds: ['summary', 'Wall time of sync cycles.'],
-  asgc_stage_duration_seconds: ['summary', 'Wall time of each stage of a cycle (fetch, compile, diff, apply), per family where it applies.'],
+  asgc_stage_duration_seconds: [
+    'summary',
+    'Wall time of each stage of a cycle (fetch, compile, diff, apply), per family where it applies.',
+  ],
   asgc_restores_total: ['counter', 'iptables-restore runs, per family.'],
   asgc_rules: ['gauge', 'Rules asgc last applied, per family.'],
   asgc_chains: ['gauge', 'Chains asgc last applied, per family.'],
   asgc_errors_total: ['counter', 'Errors by kind (metadata, fetch, input, compile, apply, lock, converge).'],
-  asgc_held_containers: ['gauge', 'Containers kept on their last applied (or default-deny) rules because their ASGs do not compile.'],
+  asgc_held_containers: [
+    'gauge',
+    'Containers kept on their last applied (or default-deny) rules because their ASGs do not compile.',
+  ],
   asgc_degraded: ['gauge', '1 when the last cycle left something out of sync, else 0.'],
   asgc_last_success_timestamp_seconds: ['gauge', 'When a cycle last brought every family in sync (Unix time).'],
   process_resident_memory_bytes: ['gauge', 'Resident memory of the agent process.'],
@@ -38,7 +44,8 @@ export class Metrics {
   private readonly families = new Map<MetricName, Family>();
 
   constructor() {
-    for (const [name, [type, help]] of Object.entries(DEFINITIONS)) this.families.set(name as MetricName, { type, help, values: new Map() });
+    for (const [name, [type, help]] of Object.entries(DEFINITIONS))
+      this.families.set(name as MetricName, { type, help, values: new Map() });
   }
 
   inc(name: MetricName, labels: Labels = {}, by = 1): void {

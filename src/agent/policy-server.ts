@@ -47,7 +47,8 @@ export class PolicyServerClient {
   get(path: string): Promise<string> {
     const url = new URL(path, this.options.url);
     return new Promise((resolve, reject) => {
-      const fail = (message: string, status?: number) => reject(new FetchError(`GET ${url.pathname}${url.search}: ${message}`, status));
+      const fail = (message: string, status?: number) =>
+        reject(new FetchError(`GET ${url.pathname}${url.search}: ${message}`, status));
       const req = request(
         url,
         {
@@ -96,7 +97,8 @@ export class PolicyServerClient {
   async lastUpdated(what: 'policies' | 'security_groups'): Promise<string | undefined> {
     try {
       const body = (await this.get(`${BASE}/${what}_last_updated`)).trim();
-      if (!/^"?[0-9A-Za-z:.+-]+"?$/.test(body)) throw new FetchError(`${what}_last_updated: not a timestamp: ${body.slice(0, 60)}`);
+      if (!/^"?[0-9A-Za-z:.+-]+"?$/.test(body))
+        throw new FetchError(`${what}_last_updated: not a timestamp: ${body.slice(0, 60)}`);
       return body;
     } catch (error) {
       if (error instanceof FetchError && error.status === 404) return undefined;
@@ -120,11 +122,13 @@ export class PolicyServerClient {
         throw new FetchError(`security groups page ${pages.length + 1} is not valid JSON: ${(error as Error).message}`);
       }
       const next = (page as { next?: unknown } | null)?.next;
-      if (typeof next !== 'number' || !Number.isInteger(next) || next < 0) throw new FetchError(`security groups page ${pages.length + 1} has no valid "next"`);
+      if (typeof next !== 'number' || !Number.isInteger(next) || next < 0)
+        throw new FetchError(`security groups page ${pages.length + 1} has no valid "next"`);
       pages.push(body);
       if (next === 0) break;
       // Keyset pagination moves forward; anything else would loop.
-      if (from !== undefined && next <= from) throw new FetchError(`security groups pagination does not advance (next ${next} after from ${from})`);
+      if (from !== undefined && next <= from)
+        throw new FetchError(`security groups pagination does not advance (next ${next} after from ${from})`);
       if (pages.length >= 10_000) throw new FetchError('security groups: more than 10000 pages');
       from = next;
     }
@@ -148,7 +152,9 @@ export class PolicyServerClient {
       }
       if (!Array.isArray(document.policies)) throw new FetchError('policies response has no "policies" list');
       if (typeof document.total_policies === 'number' && document.total_policies !== document.policies.length) {
-        throw new FetchError(`policies response is incomplete: total_policies ${document.total_policies}, ${document.policies.length} listed`);
+        throw new FetchError(
+          `policies response is incomplete: total_policies ${document.total_policies}, ${document.policies.length} listed`,
+        );
       }
       for (const policy of document.policies) {
         const key = JSON.stringify(policy);

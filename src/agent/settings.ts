@@ -49,7 +49,8 @@ export interface PolicyServerSettings {
 }
 
 export interface AgentSettings {
-  readonly source: { readonly kind: 'files'; readonly directory: string } | ({ readonly kind: 'policy-server' } & PolicyServerSettings);
+  readonly source:
+    { readonly kind: 'files'; readonly directory: string } | ({ readonly kind: 'policy-server' } & PolicyServerSettings);
   readonly containersFile: string;
   readonly endpointsFile?: string;
   readonly asgcConfigFile?: string;
@@ -66,7 +67,12 @@ export interface AgentSettings {
   readonly logLevel: Level;
 }
 
-const seconds = (min: number, max: number) => ({ type: 'number', minimum: min, maximum: max, description: `must be a number of seconds from ${min} to ${max}` });
+const seconds = (min: number, max: number) => ({
+  type: 'number',
+  minimum: min,
+  maximum: max,
+  description: `must be a number of seconds from ${min} to ${max}`,
+});
 const path = { type: 'string', minLength: 1 };
 
 const validate = compileSchema({
@@ -100,7 +106,11 @@ const validate = compileSchema({
     families: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [4, 6] } },
     netns: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'must be a network namespace name' },
     backend: { enum: ['auto', 'nft', 'legacy'] },
-    listen: { type: 'string', pattern: '^$|^(\\[[0-9a-fA-F:.]+\\]|[0-9.]+|localhost):[0-9]{1,5}$', description: 'must be host:port (an IPv6 host in brackets), or "" for none' },
+    listen: {
+      type: 'string',
+      pattern: '^$|^(\\[[0-9a-fA-F:.]+\\]|[0-9.]+|localhost):[0-9]{1,5}$',
+      description: 'must be host:port (an IPv6 host in brackets), or "" for none',
+    },
     lock_wait_seconds: { type: 'integer', minimum: 1, maximum: 600 },
     log_level: { enum: ['debug', 'info', 'warn', 'error'] },
   },
@@ -124,11 +134,18 @@ export function agentSettings(document: unknown, flags: RawAgentSettings, file: 
   const merged = new ErrorSink('command line and settings');
   if (!checkSchema(validate, raw, merged)) return fail(merged.errors);
   if ((raw.scenario_dir === undefined) === (raw.policy_server === undefined)) {
-    return fail([{ file, pointer: '', message: 'give exactly one source: scenario_dir (--scenario-dir) or policy_server (--policy-server-url ...)' }]);
+    return fail([
+      {
+        file,
+        pointer: '',
+        message: 'give exactly one source: scenario_dir (--scenario-dir) or policy_server (--policy-server-url ...)',
+      },
+    ]);
   }
   const directory = raw.scenario_dir;
   const containersFile = raw.containers_file ?? (directory === undefined ? undefined : `${directory}/containers.json`);
-  if (containersFile === undefined) return fail([{ file, pointer: '/containers_file', message: 'is required with a policy server (--containers)' }]);
+  if (containersFile === undefined)
+    return fail([{ file, pointer: '/containers_file', message: 'is required with a policy server (--containers)' }]);
   const server = raw.policy_server;
   const endpointsFile = raw.endpoints_file ?? (directory === undefined ? undefined : `${directory}/endpoints.json`);
   const asgcConfigFile = raw.asgc_config_file ?? (directory === undefined ? undefined : `${directory}/config.json`);

@@ -1,9 +1,10 @@
 // Where a cycle's documents come from: a scenario directory (re-read every cycle) or the
 // policy server, plus the container metadata file, which other processes rewrite.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceText } from '../ingest/cell.js';
 import { parseJson } from '../ingest/json.js';
+import { FileReader } from './file-reader.js';
 import { type PolicyServerClient, FetchError } from './policy-server.js';
 
 /** The policy documents of one cycle. */
@@ -29,17 +30,10 @@ export class MetadataError extends Error {
   override readonly name = 'MetadataError';
 }
 
-async function readOptional(path: string): Promise<SourceText | undefined> {
-  try {
-    return { file: path, text: await readFile(path, 'utf8') };
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new FetchError(`${path}: ${(error as Error).message}`);
-  }
-}
-
 /** A scenario directory's security_groups.json and policies.json, read afresh every cycle. */
 export class FileSource implements PolicySource {
+  private readonly files = new FileReader();
+
   constructor(private readonly directory: string) {}
 
   get description(): string {
@@ -47,9 +41,19 @@ export class FileSource implements PolicySource {
   }
 
   async fetch(): Promise<PolicyDocuments> {
-    const securityGroups = await readOptional(join(this.directory, 'security_groups.json'));
-    const policies = await readOptional(join(this.directory, 'policies.json'));
+    const securityGroups = await this.readOptional('security_groups.json');
+    const policies = await this.readOptional('policies.json');
     return { ...(securityGroups && { securityGroups }), ...(policies && { policies }) };
+  }
+
+  private async readOptional(name: string): Promise<SourceText | undefined> {
+    const file = join(this.directory, name);
+    try {
+      const text = await this.files.read(file);
+      return text === undefined ? undefined : { file, text };
+    } catch (error) {
+      throw new FetchError(`${file}: ${(error as Error).message}`);
+    }
   }
 }
 
@@ -70,13 +74,18 @@ export class PolicyServerSource implements PolicySource {
   }
 
   async fetch(query: PolicyQuery, force: boolean): Promise<PolicyDocuments> {
-    const [sgStamp, policyStamp] = await Promise.all([this.client.lastUpdated('security_groups'), this.client.lastUpdated('policies')]);
+    const [sgStamp, policyStamp] = await Promise.all([
+      this.client.lastUpdated('security_groups'),
+      this.client.lastUpdated('policies'),
+    ]);
     const spaces = [...new Set(query.spaceGuids)].sort();
     const ids = [...new Set(query.ids)].sort();
     const sgKey = sgStamp === undefined ? undefined : `${sgStamp}\u0000${spaces.join(',')}`;
     const policyKey = policyStamp === undefined ? undefined : `${policyStamp}\u0000${ids.join(',')}`;
-    const cachedSg = !force && sgKey !== undefined && this.cache.securityGroups?.key === sgKey ? this.cache.securityGroups.text : undefined;
-    const cachedPolicies = !force && policyKey !== undefined && this.cache.policies?.key === policyKey ? this.cache.policies.text : undefined;
+    const cachedSg =
+      !force && sgKey !== undefined && this.cache.securityGroups?.key === sgKey ? this.cache.securityGroups.text : undefined;
+    const cachedPolicies =
+      !force && policyKey !== undefined && this.cache.policies?.key === policyKey ? this.cache.policies.text : undefined;
     const securityGroups = cachedSg ?? (await this.client.securityGroups(spaces));
     const policies = cachedPolicies ?? (await this.client.policies(ids));
     // Remember only what arrived whole: a failed fetch above leaves the cache as it was.
@@ -93,24 +102,29 @@ export class PolicyServerSource implements PolicySource {
  * that changed while it was read, or that is torn or half-written, is an error for this cycle,
  * never an empty cell.
  */
-export async function readMetadata(path: string): Promise<SourceText> {
+export async function readMetadata(path: string, files = new FileReader()): Promise<SourceText & { readonly value: unknown }> {
   for (let attempt = 1; ; attempt++) {
     let before;
-    let text: string;
+    let text: string | undefined;
     try {
       before = await stat(path);
-      text = await readFile(path, 'utf8');
+      text = await files.read(path);
+      if (text === undefined) throw new Error('no such file');
     } catch (error) {
       throw new MetadataError(`container metadata ${path} cannot be read: ${(error as Error).message}`);
     }
     const after = await stat(path).catch(() => undefined);
-    const changed = after === undefined || after.mtimeMs !== before.mtimeMs || after.size !== before.size || Buffer.byteLength(text) !== after.size;
+    const changed =
+      after === undefined ||
+      after.mtimeMs !== before.mtimeMs ||
+      after.size !== before.size ||
+      Buffer.byteLength(text) !== after.size;
     if (changed) {
       if (attempt < 3) continue;
       throw new MetadataError(`container metadata ${path} kept changing while it was read`);
     }
     const parsed = parseJson(text, path);
     if (!parsed.ok) throw new MetadataError(`container metadata ${parsed.error.message} (torn or half-written?)`);
-    return { file: path, text };
+    return { file: path, text, value: parsed.value };
   }
 }

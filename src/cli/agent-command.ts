@@ -9,7 +9,7 @@ import { parseJson } from '../ingest/json.js';
 import type { Family } from '../model/address.js';
 import { type CommandContext, EXIT, parseBackend, parseFamily } from './common.js';
 
-interface AgentFlags {
+export interface AgentFlags {
   config?: string;
   scenarioDir?: string;
   policyServerUrl?: string;
@@ -18,6 +18,10 @@ interface AgentFlags {
   key?: string;
   serverName?: string;
   timeout?: string;
+  maxResponseMb?: string;
+  pageLimit?: string;
+  idsPerRequest?: string;
+  backoff?: string;
   containers?: string;
   endpoints?: string;
   asgcConfig?: string;
@@ -33,7 +37,8 @@ interface AgentFlags {
   once?: boolean;
 }
 
-function toRaw(flags: AgentFlags): RawAgentSettings {
+/** Flags -> the settings file's keys (so both are checked by one schema). */
+export function toRaw(flags: AgentFlags): RawAgentSettings {
   const raw: RawAgentSettings = {};
   const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
   if (flags.scenarioDir !== undefined) raw.scenario_dir = flags.scenarioDir;
@@ -44,6 +49,9 @@ function toRaw(flags: AgentFlags): RawAgentSettings {
     ...(flags.key !== undefined && { key_file: flags.key }),
     ...(flags.serverName !== undefined && { server_name: flags.serverName }),
     ...(flags.timeout !== undefined && { timeout_seconds: number(flags.timeout) as number }),
+    ...(flags.maxResponseMb !== undefined && { max_response_mb: number(flags.maxResponseMb) as number }),
+    ...(flags.pageLimit !== undefined && { page_limit: number(flags.pageLimit) as number }),
+    ...(flags.idsPerRequest !== undefined && { ids_per_request: number(flags.idsPerRequest) as number }),
   };
   if (Object.keys(server).length > 0) raw.policy_server = server;
   const simple: [keyof RawAgentSettings, unknown][] = [
@@ -53,6 +61,7 @@ function toRaw(flags: AgentFlags): RawAgentSettings {
     ['interval_seconds', number(flags.interval)],
     ['resync_interval_seconds', number(flags.resyncInterval)],
     ['jitter', number(flags.jitter)],
+    ['backoff_seconds', number(flags.backoff)],
     ['families', flags.family === undefined ? undefined : [flags.family]],
     ['netns', flags.netns],
     ['backend', flags.backend],
@@ -84,21 +93,28 @@ async function loadSettings(flags: AgentFlags): Promise<{ settings?: AgentSettin
 export function addAgentCommand(program: Command, { io, setExit }: CommandContext): void {
   program
     .command('agent')
-    .description('keep this cell\'s iptables and ip6tables in sync with the policy, on a loop (a sidecar)')
+    .description("keep this cell's iptables and ip6tables in sync with the policy, on a loop (a sidecar)")
     .option('--config <file>', 'settings file (JSON); every key can also be given as a flag, and flags win')
     .option('--scenario-dir <dir>', 'source: a scenario directory, re-read every cycle')
-    .option('--policy-server-url <url>', 'source: the policy server internal API, e.g. https://policy-server.service.cf.internal:4003')
-    .option('--ca <file>', 'CA that signed the policy server\'s certificate')
+    .option(
+      '--policy-server-url <url>',
+      'source: the policy server internal API, e.g. https://policy-server.service.cf.internal:4003',
+    )
+    .option('--ca <file>', "CA that signed the policy server's certificate")
     .option('--cert <file>', 'client certificate (mutual TLS)')
     .option('--key <file>', 'client key')
-    .option('--server-name <name>', 'name the policy server\'s certificate must carry')
+    .option('--server-name <name>', "name the policy server's certificate must carry")
     .option('--timeout <seconds>', 'timeout of each policy-server request (default 10)')
+    .option('--max-response-mb <n>', 'largest policy-server response accepted, in MiB (default 64)')
+    .option('--page-limit <n>', 'security groups per page asked of the policy server (default 5000)')
+    .option('--ids-per-request <n>', 'app and space GUIDs per policies request (default 100)')
     .option('--containers <file>', 'container metadata (silk datastore), re-read every cycle')
     .option('--endpoints <file>', 'IPv6 addresses of each app (IPv6 c2c), re-read every cycle')
     .option('--asgc-config <file>', 'asgc configuration (config.json format), re-read every cycle')
     .option('--interval <seconds>', 'time between cycles (default 60)')
     .option('--resync-interval <seconds>', 'longest time without reading the tables back (default 600)')
     .option('--jitter <fraction>', 'random spread of the interval, 0 to 0.5 (default 0.1)')
+    .option('--backoff <seconds>', 'first retry delay after a failed cycle, doubling up to the interval (default 1)')
     .addOption(new Option('--family <4|6>', 'only this family (default: both)').argParser(parseFamily))
     .option('--netns <name>', 'the network namespace whose tables to manage')
     .addOption(new Option('--backend <nft|legacy>', 'iptables backend (default: where the rules live)').argParser(parseBackend))
@@ -120,7 +136,9 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
       if (flags.once) {
         const report = await agent.syncer.runCycle(true);
         await agent.close();
-        io.stderr(`${JSON.stringify({ status: report.status, families: report.families, problems: report.problems, held: report.held })}\n`);
+        io.stderr(
+          `${JSON.stringify({ status: report.status, families: report.families, problems: report.problems, held: report.held })}\n`,
+        );
         return setExit(report.status === 'failed' ? EXIT.dataplane : EXIT.ok);
       }
       await new Promise<void>((resolve) => {
@@ -130,11 +148,14 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
           agent.close().then(resolve, resolve);
         };
         const reload = () => {
-          loadSettings(flags).then(async (next) => {
-            if (next.settings === undefined) return log.log('error', 'agent.reload_failed', { errors: next.errors });
-            await agent.reconfigure(next.settings);
-            log.log('info', 'agent.reloaded', {});
-          }, (error: unknown) => log.log('error', 'agent.reload_failed', { errors: [(error as Error).message] }));
+          loadSettings(flags).then(
+            async (next) => {
+              if (next.settings === undefined) return log.log('error', 'agent.reload_failed', { errors: next.errors });
+              await agent.reconfigure(next.settings);
+              log.log('info', 'agent.reloaded', {});
+            },
+            (error: unknown) => log.log('error', 'agent.reload_failed', { errors: [(error as Error).message] }),
+          );
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));

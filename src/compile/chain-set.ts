@@ -7,12 +7,12 @@ export interface CompileError {
 
 export class ChainSet {
   private readonly owners = new Map<string, string>();
-  readonly chains = new Map<string, Rule[]>();
+  readonly chains = new Map<string, readonly Rule[]>();
 
   constructor(private readonly errors: CompileError[]) {}
 
   /** Define `name` for `owner` unless that owner already has it; `build` runs only when needed. */
-  define(name: string, owner: string, build: () => Rule[]): void {
+  define(name: string, owner: string, build: () => readonly Rule[]): void {
     const existing = this.owners.get(name);
     if (existing === owner) return;
     if (existing !== undefined) {

@@ -16,6 +16,7 @@ import { compareBytewise } from '../render/save-text.js';
 import { AsgIndex } from './asg-index.js';
 import { C2cIndex } from './c2c-index.js';
 import type { CompileError } from './chain-set.js';
+import type { CompileCache } from './compile-cache.js';
 import { egressRules } from './egress.js';
 import { FamilyContext } from './family-context.js';
 import { hostAccessRules } from './host-access.js';
@@ -88,16 +89,19 @@ function compileFamily(context: FamilyContext, containers: readonly Container[])
   };
 }
 
+/** With a cache, what the previous compile built from the same inputs is reused (the agent). */
 export function compileCell(
   cell: CellPolicy,
   names = new ChainNamer(cell.config.chainPrefix),
+  cache?: CompileCache,
 ): Result<CompiledCell, CompileError[]> {
   const errors: CompileError[] = [];
   const asgs = new AsgIndex(cell.securityGroups);
   const c2c = new C2cIndex(cell.policies, cell.containers, cell.endpoints);
   const containers = [...cell.containers].sort((a, b) => compareBytewise(a.handle, b.handle));
   const [v4, v6] = FAMILIES.map((family) =>
-    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors), containers),
+    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, cache), containers),
   ) as [Ruleset, Ruleset];
+  cache?.endRound();
   return errors.length > 0 ? fail(errors) : ok({ 4: v4, 6: v6 });
 }

@@ -102,7 +102,7 @@ function asgAllows(context: FamilyContext, container: Container, lifecycle: Life
   if (!logged) {
     const shared = context.names.asgSet(lifecycle, setSpace);
     const owner = setSpace === undefined ? `the global ${lifecycle} ASGs` : `the ${lifecycle} ASGs of space ${setSpace}`;
-    context.chains.define(shared, owner, () => compileAsgRules(asgRules, () => ACCEPT));
+    context.chains.define(shared, owner, () => context.sharedAsgRules(asgRules));
     return [rule({ target: jump(shared), origin: layout('asg') })];
   }
   // Logging needs the container's own log prefix, so its ASG rules go in its own chain.

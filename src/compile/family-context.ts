@@ -5,7 +5,9 @@ import type { FamilyAsgRule } from '../model/asg.js';
 import { familyShare } from '../model/asg.js';
 import type { AsgcConfig, Container, Lifecycle } from '../model/cell.js';
 import { reject } from '../extensions/targets.js';
-import { rule } from '../ir/ruleset.js';
+import { type Rule, rule } from '../ir/ruleset.js';
+import { compileAsgRules } from './asg-rules.js';
+import type { CompileCache } from './compile-cache.js';
 import type { Target } from '../ir/targets.js';
 import { ACCEPT } from '../ir/targets.js';
 import type { AsgIndex } from './asg-index.js';
@@ -16,7 +18,7 @@ import { hostMatch, layout } from './rule-helpers.js';
 
 export class FamilyContext {
   readonly chains: ChainSet;
-  private readonly asgRulesBySet = new Map<string, FamilyAsgRule[]>();
+  private readonly asgRulesBySet = new Map<string, readonly FamilyAsgRule[]>();
 
   constructor(
     readonly family: Family,
@@ -25,6 +27,7 @@ export class FamilyContext {
     readonly asgs: AsgIndex,
     readonly c2c: C2cIndex,
     errors: CompileError[],
+    private readonly cache?: CompileCache,
   ) {
     this.chains = new ChainSet(errors);
   }
@@ -39,20 +42,28 @@ export class FamilyContext {
   }
 
   /** The family's share of the ASG rules of one set (lifecycle + space), in order. */
-  asgRulesFor(lifecycle: Lifecycle, setSpace: string | undefined): FamilyAsgRule[] {
-    const key = `${lifecycle}\u0000${setSpace ?? ''}`;
+  asgRulesFor(lifecycle: Lifecycle, setSpace: string | undefined): readonly FamilyAsgRule[] {
+    const key = `${this.family}\u0000${lifecycle}\u0000${setSpace ?? ''}`;
     let rules = this.asgRulesBySet.get(key);
     if (rules === undefined) {
-      rules = [];
-      for (const group of this.asgs.groupsFor(lifecycle, setSpace)) {
-        for (const asg of group.rules) {
-          const share = familyShare(asg, this.family);
-          if (share) rules.push(share);
-        }
-      }
+      const groups = this.asgs.groupsFor(lifecycle, setSpace);
+      const share = () => groups.flatMap((group) => group.rules.flatMap((asg) => familyShare(asg, this.family) ?? []));
+      rules = this.cache
+        ? this.cache.asgShares.get(
+            key,
+            groups.map((group) => group.rules),
+            share,
+          )
+        : share();
       this.asgRulesBySet.set(key, rules);
     }
     return rules;
+  }
+
+  /** The rules of the chain a set's containers share (their ASG allows), built once per set. */
+  sharedAsgRules(asgRules: readonly FamilyAsgRule[]): readonly Rule[] {
+    const build = () => compileAsgRules(asgRules, () => ACCEPT);
+    return this.cache ? this.cache.asgChains.get(asgRules, [], build) : build();
   }
 
   /**

@@ -5,7 +5,7 @@ import { isBuiltinChain, type Ruleset } from '../ir/ruleset.js';
 import { canonicalSpec } from '../iptables/rule-parse.js';
 import { tokenizeRestoreLine } from '../iptables/tokenize.js';
 import type { SavedChain, SavedTable } from '../iptables/save-file.js';
-import { renderRuleSpec } from '../render/save-text.js';
+import { chainSpecs } from '../render/save-text.js';
 import { shortestEdit } from './edit-script.js';
 
 /** One line of a restore script for one chain, in the order restore applies them. */
@@ -60,6 +60,15 @@ export interface Ownership {
   readonly prefix: string;
 }
 
+export interface PlanOptions {
+  /**
+   * false: a changed chain is always rewritten whole, never edited by rule index. For plans
+   * made against a remembered state rather than one just read: an index computed on a chain
+   * someone else has since changed would hit the wrong rule, a rewrite cannot.
+   */
+  readonly ruleEdits?: boolean;
+}
+
 /** The rule texts of the live chain, normalised only where they differ from what is wanted. */
 function liveRules(
   live: readonly string[],
@@ -103,7 +112,12 @@ function jumpTarget(spec: string): string | undefined {
   return at >= 0 ? words[at + 1] : undefined;
 }
 
-export function planChanges(desired: Ruleset, live: SavedTable | undefined, ownership: Ownership): Plan {
+export function planChanges(
+  desired: Ruleset,
+  live: SavedTable | undefined,
+  ownership: Ownership,
+  options: PlanOptions = {},
+): Plan {
   const family = desired.family;
   const table = desired.tables.find((candidate) => candidate.name === 'filter');
   if (table === undefined) throw new Error('internal error: the desired ruleset has no filter table');
@@ -111,10 +125,10 @@ export function planChanges(desired: Ruleset, live: SavedTable | undefined, owne
   const liveChains: ReadonlyMap<string, SavedChain> = live?.chains ?? new Map();
   const isUserChain = (name: string) => owns(name) || (liveChains.has(name) && !isBuiltinChain('filter', name));
 
-  const desiredOwned = new Map<string, string[]>();
-  const desiredHooks = new Map<string, string[]>();
+  const desiredOwned = new Map<string, readonly string[]>();
+  const desiredHooks = new Map<string, readonly string[]>();
   for (const chain of table.chains) {
-    const specs = chain.rules.map((rule) => renderRuleSpec(rule, family));
+    const specs = chainSpecs(chain.rules, family);
     if (isBuiltinChain('filter', chain.name)) desiredHooks.set(chain.name, specs);
     else if (owns(chain.name)) desiredOwned.set(chain.name, specs);
     else throw new Error(`internal error: compiled chain ${chain.name} does not carry the prefix ${ownership.prefix}`);
@@ -127,9 +141,10 @@ export function planChanges(desired: Ruleset, live: SavedTable | undefined, owne
       chains.push({ kind: 'create', chain, rules });
       continue;
     }
+    if (existing.specs === rules) continue;
     const before = liveRules(existing.specs, rules, family, isUserChain);
     if (before.length === rules.length && before.every((rule, i) => rule === rules[i])) continue;
-    const edits = chainEdits(before, rules);
+    const edits = options.ruleEdits === false ? undefined : chainEdits(before, rules);
     chains.push(edits === undefined ? { kind: 'rewrite', chain, before, rules } : { kind: 'edit', chain, before, rules, edits });
   }
 
@@ -173,4 +188,15 @@ export function planChanges(desired: Ruleset, live: SavedTable | undefined, owne
   }
 
   return { family, table: 'filter', chains, hooks, kept: [...kept].map(([chain, referencedBy]) => ({ chain, referencedBy })) };
+}
+
+/** A ruleset's filter table as if read back from iptables-save (for planning against a known state). */
+export function savedTableOf(ruleset: Ruleset): SavedTable | undefined {
+  const table = ruleset.tables.find((candidate) => candidate.name === 'filter');
+  if (table === undefined) return undefined;
+  const chains = new Map<string, SavedChain>();
+  for (const chain of table.chains) {
+    chains.set(chain.name, { name: chain.name, policy: chain.policy ?? '-', specs: chainSpecs(chain.rules, ruleset.family) });
+  }
+  return { name: 'filter', chains };
 }

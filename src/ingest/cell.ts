@@ -41,7 +41,11 @@ export function ingestScenario(texts: ScenarioTexts): Result<CellPolicy, InputEr
     errors.push(...result.errors);
     return result;
   };
-  const { groups } = ingest(texts.securityGroups, { groups: [], broken: new Set<string>(), documentErrors: 0 }, ingestSecurityGroups);
+  const { groups } = ingest(
+    texts.securityGroups,
+    { groups: [], broken: new Set<string>(), documentErrors: 0 },
+    ingestSecurityGroups,
+  );
   const { policies } = ingest(texts.policies, { policies: [] }, ingestPolicies);
   const { containers } = ingest(texts.containers, { containers: [] }, ingestContainers);
   const { endpoints } = ingest(texts.endpoints, { endpoints: new Map<string, bigint[]>() }, ingestEndpoints);

@@ -4,6 +4,7 @@ import { PROTOCOLS, type RawAsgRule, type SecurityGroup, validateAsgRule, type A
 import { ErrorSink, type InputError, pointer } from './input-error.js';
 import { parseJson } from './json.js';
 import { checkSchema, compileSchema } from './schema.js';
+import type { GenerationalCache } from '../memo/generational.js';
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
 
@@ -63,27 +64,36 @@ interface RawGroup {
   running_space_guids?: string[];
 }
 
-function ingestRules(raw: RawGroup, at: string, sink: ErrorSink): AsgRule[] {
-  const rulesAt = `${at}/rules`;
+/** One group's rules, with errors whose pointers are relative to the group. */
+export interface IngestedRules {
+  readonly rules: readonly AsgRule[];
+  readonly errors: readonly { readonly pointer: string; readonly message: string }[];
+}
+
+/** Ingested groups' rules by guid, made again when the name or the rules text changed: see GenerationalCache. */
+export type GroupRulesCache = GenerationalCache<string, IngestedRules>;
+
+function ingestRules(raw: RawGroup, file: string): IngestedRules {
+  const sink = new ErrorSink(file);
   let rules: unknown = raw.rules;
   if (typeof rules === 'string') {
-    const parsed = parseJson(rules, sink.file);
+    const parsed = parseJson(rules, file);
     if (!parsed.ok) {
-      sink.add(rulesAt, `rules is a string that ${parsed.error.message}`);
-      return [];
+      sink.add('/rules', `rules is a string that ${parsed.error.message}`);
+      return { rules: [], errors: sink.errors };
     }
     rules = parsed.value;
   }
-  if (!checkSchema(validateRules, rules, sink, rulesAt)) return [];
+  if (!checkSchema(validateRules, rules, sink, '/rules')) return { rules: [], errors: sink.errors };
   const result: AsgRule[] = [];
   (rules as RawAsgRule[]).forEach((rawRule, ruleIndex) => {
     const { rule, errors } = validateAsgRule(rawRule, { groupGuid: raw.guid, groupName: raw.name, ruleIndex });
     for (const error of errors) {
-      sink.add(`${rulesAt}/${ruleIndex}${error.field ? `/${error.field}` : ''}`, error.message);
+      sink.add(`/rules/${ruleIndex}${error.field ? `/${error.field}` : ''}`, error.message);
     }
     if (rule) result.push(rule);
   });
-  return result;
+  return { rules: result, errors: sink.errors };
 }
 
 export interface IngestedSecurityGroups {
@@ -95,7 +105,11 @@ export interface IngestedSecurityGroups {
   readonly documentErrors: number;
 }
 
-export function ingestSecurityGroups(document: unknown, file: string): IngestedSecurityGroups {
+/**
+ * With a cache, a group whose guid, name and rules text are unchanged since the last call is
+ * not validated again, and keeps its rule objects (which lets the compile reuse its chains).
+ */
+export function ingestSecurityGroups(document: unknown, file: string, cache?: GroupRulesCache): IngestedSecurityGroups {
   const sink = new ErrorSink(file);
   const broken = new Set<string>();
   const pages = Array.isArray(document) ? document : [document];
@@ -113,9 +127,11 @@ export function ingestSecurityGroups(document: unknown, file: string): IngestedS
         return;
       }
       seen.set(raw.guid, groupAt);
-      const before = sink.errors.length;
-      const rules = ingestRules(raw, groupAt, sink);
-      if (sink.errors.length > before) broken.add(raw.guid);
+      const text = typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules);
+      const ingested = cache ? cache.get(raw.guid, [raw.name, text], () => ingestRules(raw, file)) : ingestRules(raw, file);
+      for (const error of ingested.errors) sink.add(`${groupAt}${error.pointer}`, error.message);
+      if (ingested.errors.length > 0) broken.add(raw.guid);
+      const rules = ingested.rules;
       groups.push({
         guid: raw.guid,
         name: raw.name,

@@ -2,9 +2,10 @@
 // A cycle with nothing to change runs no iptables-restore at all.
 import type { Family } from '../model/address.js';
 import type { Ruleset } from '../ir/ruleset.js';
-import { isEmptyPlan, type Ownership, type Plan, planChanges } from '../diff/plan.js';
+import { isEmptyPlan, type Ownership, type Plan, planChanges, savedTableOf } from '../diff/plan.js';
 import { renderPlanScripts } from '../diff/script.js';
 import { type Dataplane, DataplaneError, RestoreError } from './dataplane.js';
+import { ownedStateMatches } from './live-check.js';
 import { parseSaveText, type SavedTable, savedTables } from './save-file.js';
 
 /** The live state could not be read as iptables-save output. */
@@ -22,8 +23,7 @@ export class NonConvergenceError extends DataplaneError {
   }
 }
 
-export async function readLiveFilter(dataplane: Dataplane, family: Family): Promise<SavedTable | undefined> {
-  const text = await dataplane.save(family);
+function parseLiveFilter(text: string, family: Family): SavedTable | undefined {
   const parsed = parseSaveText(text);
   if (!parsed.ok) {
     const detail = parsed.error.map((error) => `line ${error.line}: ${error.message}`).join('; ');
@@ -32,8 +32,20 @@ export async function readLiveFilter(dataplane: Dataplane, family: Family): Prom
   return savedTables(parsed.value).get('filter');
 }
 
+export async function readLiveFilter(dataplane: Dataplane, family: Family): Promise<SavedTable | undefined> {
+  return parseLiveFilter(await dataplane.save(family), family);
+}
+
+const emptyPlan = (family: Family): Plan => ({ family, table: 'filter', chains: [], hooks: [], kept: [] });
+
+/** The plan from a saved state to `desired`; the full diff runs only when the state is not already it. */
+export function planFromSaveText(text: string, desired: Ruleset, ownership: Ownership): Plan {
+  if (ownedStateMatches(text, desired, ownership)) return emptyPlan(desired.family);
+  return planChanges(desired, parseLiveFilter(text, desired.family), ownership);
+}
+
 export async function planFamily(dataplane: Dataplane, desired: Ruleset, ownership: Ownership): Promise<Plan> {
-  return planChanges(desired, await readLiveFilter(dataplane, desired.family), ownership);
+  return planFromSaveText(await dataplane.save(desired.family), desired, ownership);
 }
 
 /** Where the time of one apply went, in milliseconds. */
@@ -52,39 +64,88 @@ export interface FamilyOutcome {
   readonly plan: Plan;
   /** The restore scripts that ran (none when nothing changed). */
   readonly scripts: readonly string[];
+  /** How many times the live state was read (iptables-save). */
+  readonly reads: number;
   readonly timings: ApplyTimings;
 }
 
-export async function applyFamily(dataplane: Dataplane, desired: Ruleset, ownership: Ownership): Promise<FamilyOutcome> {
+export interface ApplyOptions {
+  /**
+   * What asgc last applied and verified. The plan is made against it instead of a fresh read
+   * (whole-chain rewrites only, so someone else's change to a chain since cannot misplace an
+   * edit), and the read-back afterwards verifies; what differs then is repaired in place.
+   */
+  readonly assumedLive?: Ruleset;
+}
+
+async function runPlan(dataplane: Dataplane, plan: Plan): Promise<string[]> {
+  const scripts = renderPlanScripts(plan);
+  try {
+    await dataplane.restore(plan.family, scripts[0] as string);
+    return scripts;
+  } catch (error) {
+    // Older nf_tables backends refuse to delete a chain that was referenced when the
+    // transaction began; then the deletions go in a second transaction.
+    if (!(error instanceof RestoreError && error.chainBusy && dataplane.backend === 'nft')) throw error;
+    const separate = renderPlanScripts(plan, { separateDeletions: true });
+    for (const script of separate) await dataplane.restore(plan.family, script);
+    return separate;
+  }
+}
+
+export async function applyFamily(
+  dataplane: Dataplane,
+  desired: Ruleset,
+  ownership: Ownership,
+  options: ApplyOptions = {},
+): Promise<FamilyOutcome> {
   const family = desired.family;
   const timings: ApplyTimings = { readMs: 0, planMs: 0, restoreMs: 0, verifyMs: 0 };
+  let reads = 0;
   let mark = performance.now();
   const lap = (key: keyof ApplyTimings) => {
     const now = performance.now();
     timings[key] += now - mark;
     mark = now;
   };
-  const live = await readLiveFilter(dataplane, family);
-  lap('readMs');
-  const plan = planChanges(desired, live, ownership);
-  if (isEmptyPlan(plan)) {
+  const readPlan = async (key: 'readMs' | 'verifyMs') => {
+    reads++;
+    const plan = await planFamily(dataplane, desired, ownership);
+    lap(key);
+    return plan;
+  };
+
+  let plan: Plan | undefined;
+  const scripts: string[] = [];
+  if (options.assumedLive !== undefined) {
+    const assumed = planChanges(desired, savedTableOf(options.assumedLive), ownership, { ruleEdits: false });
     lap('planMs');
-    return { family, plan, scripts: [], timings };
+    if (isEmptyPlan(assumed)) return { family, plan: assumed, scripts, reads, timings };
+    try {
+      scripts.push(...(await runPlan(dataplane, assumed)));
+      plan = assumed;
+    } catch (error) {
+      // The remembered state was wrong in a way restore noticed (a chain or hook gone; the
+      // transaction changed nothing): read the live state and plan again below. A busy lock
+      // is not that: it is reported as it is.
+      if (!(error instanceof RestoreError) || error.lockBusy) throw error;
+    }
+    lap('restoreMs');
+    if (plan !== undefined) {
+      const drift = await readPlan('verifyMs');
+      if (isEmptyPlan(drift)) return { family, plan, scripts, reads, timings };
+      // Someone else changed asgc's state since it was last verified: repair it now.
+      scripts.push(...(await runPlan(dataplane, drift)));
+      lap('restoreMs');
+    }
   }
-  let scripts = renderPlanScripts(plan);
-  lap('planMs');
-  try {
-    await dataplane.restore(family, scripts[0] as string);
-  } catch (error) {
-    // Older nf_tables backends refuse to delete a chain that was referenced when the
-    // transaction began; then the deletions go in a second transaction.
-    if (!(error instanceof RestoreError && error.chainBusy && dataplane.backend === 'nft')) throw error;
-    scripts = renderPlanScripts(plan, { separateDeletions: true });
-    for (const script of scripts) await dataplane.restore(family, script);
+  if (plan === undefined) {
+    plan = await readPlan('readMs');
+    if (isEmptyPlan(plan)) return { family, plan, scripts, reads, timings };
+    scripts.push(...(await runPlan(dataplane, plan)));
+    lap('restoreMs');
   }
-  lap('restoreMs');
-  const remaining = await planFamily(dataplane, desired, ownership);
-  lap('verifyMs');
+  const remaining = await readPlan('verifyMs');
   if (!isEmptyPlan(remaining)) throw new NonConvergenceError(family, remaining);
-  return { family, plan, scripts, timings };
+  return { family, plan, scripts, reads, timings };
 }

@@ -21,8 +21,11 @@ export interface Dataplane {
   save(family: Family): Promise<string>;
   /** Run one restore script with --noflush; throws RestoreError when it fails. */
   restore(family: Family, script: string): Promise<void>;
-  /** Whether a chain exists in the filter table: the agent's cheap canary. */
-  chainExists(family: Family, chain: string): Promise<boolean>;
+  /**
+   * One chain of the filter table: its rules' text after `-A <chain> `, or undefined when the
+   * chain does not exist. The agent's canary: on nf_tables it reads only that chain.
+   */
+  listChain(family: Family, chain: string): Promise<readonly string[] | undefined>;
 }
 
 export class DataplaneError extends Error {
@@ -40,6 +43,11 @@ export class RestoreError extends DataplaneError {
     super(
       `ip${family === 6 ? '6' : ''}tables-restore failed${line === undefined ? '' : ` at line ${line}`}: ${stderr.trim()}${context.length > 0 ? `\n${context.join('\n')}` : ''}`,
     );
+  }
+
+  /** The legacy backend's xtables lock stayed taken by another process for the whole wait. */
+  get lockBusy(): boolean {
+    return /xtables lock|Resource temporarily unavailable/.test(this.stderr);
   }
 
   /** nf_tables refusing to delete a chain that was still referenced when the transaction began. */
@@ -90,14 +98,29 @@ export class IptablesDataplane implements Dataplane {
     return result.stdout;
   }
 
-  async chainExists(family: Family, chain: string): Promise<boolean> {
-    const argv = inNamespace(this.options.namespace, [tools(this.backend, family).command, '-w', String(this.options.waitSeconds ?? 10), '-t', 'filter', '-n', '-L', chain]);
+  async listChain(family: Family, chain: string): Promise<readonly string[] | undefined> {
+    const argv = inNamespace(this.options.namespace, [
+      tools(this.backend, family).command,
+      '-w',
+      String(this.options.waitSeconds ?? 10),
+      '-t',
+      'filter',
+      '-S',
+      chain,
+    ]);
     const result = await this.run(argv);
-    if (result.code === 0) return true;
-    // legacy: "No chain/target/match by that name"; nft says a missing chain "is incompatible".
-    // Either way the chain is not what asgc wrote, and a full read-back follows.
-    if (result.code === 1 && /No chain\/target\/match by that name|is incompatible|does not exist/.test(result.stderr)) return false;
-    throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+    // legacy: "No chain/target/match by that name"; nft says a missing chain "is incompatible"
+    // or "does not exist".
+    if (result.code === 1 && /No chain\/target\/match by that name|is incompatible|does not exist/.test(result.stderr))
+      return undefined;
+    if (result.code !== 0) throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
+    const rulePrefix = `-A ${chain}`;
+    const specs: string[] = [];
+    for (const line of result.stdout.split('\n')) {
+      if (line === rulePrefix) specs.push('');
+      else if (line.startsWith(`${rulePrefix} `)) specs.push(line.slice(rulePrefix.length + 1));
+    }
+    return specs;
   }
 
   async restore(family: Family, script: string): Promise<void> {

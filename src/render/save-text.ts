@@ -53,6 +53,20 @@ export function renderRuleSpec(rule: ChainRule, family: Family): string {
   return words.join(' ');
 }
 
+// Rules arrays are never changed once built, and the agent's compile reuses those of chains
+// whose inputs did not change: their text is rendered once, not every cycle.
+const specsCache: Record<Family, WeakMap<readonly ChainRule[], readonly string[]>> = { 4: new WeakMap(), 6: new WeakMap() };
+
+/** The text after `-A <chain> ` of every rule of a chain, in order. */
+export function chainSpecs(rules: readonly ChainRule[], family: Family): readonly string[] {
+  let specs = specsCache[family].get(rules);
+  if (specs === undefined) {
+    specs = rules.map((rule) => renderRuleSpec(rule, family));
+    specsCache[family].set(rules, specs);
+  }
+  return specs;
+}
+
 export function renderRule(chain: string, rule: ChainRule, family: Family): string {
   const words = ['-A', chain];
   pushRule(words, rule, family);
@@ -85,7 +99,7 @@ export function renderTable(table: Table, family: Family): string {
   const lines = [`*${table.name}`];
   for (const chain of chains) lines.push(`:${chain.name} ${chain.policy ?? '-'} [0:0]`);
   for (const chain of chains) {
-    for (const rule of chain.rules) lines.push(renderRule(chain.name, rule, family));
+    for (const spec of chainSpecs(chain.rules, family)) lines.push(spec === '' ? `-A ${chain.name}` : `-A ${chain.name} ${spec}`);
   }
   lines.push('COMMIT');
   return lines.join('\n') + '\n';
@@ -93,4 +107,21 @@ export function renderTable(table: Table, family: Family): string {
 
 export function renderRuleset(ruleset: Ruleset): string {
   return ruleset.tables.map((table) => renderTable(table, ruleset.family)).join('');
+}
+
+/** Whether two rulesets render to the same text (without rendering what they share). */
+export function sameRendering(a: Ruleset, b: Ruleset): boolean {
+  if (a.family !== b.family || a.tables.length !== b.tables.length) return false;
+  return a.tables.every((table, index) => {
+    const other = b.tables[index] as Table;
+    if (table.name !== other.name || table.chains.length !== other.chains.length) return false;
+    const others = new Map(other.chains.map((chain) => [chain.name, chain]));
+    return table.chains.every((chain) => {
+      const twin = others.get(chain.name);
+      if (twin === undefined || (chain.policy ?? '-') !== (twin.policy ?? '-')) return false;
+      if (twin.rules === chain.rules) return true;
+      const [x, y] = [chainSpecs(chain.rules, a.family), chainSpecs(twin.rules, a.family)];
+      return x.length === y.length && x.every((spec, i) => spec === y[i]);
+    });
+  });
 }

@@ -21,7 +21,13 @@ describe('the agent loop', () => {
   it('waits the interval with jitter, and backs off exponentially after failures, capped at the interval', async () => {
     const syncer = new ScriptedSyncer();
     let random = 0;
-    const loop = new AgentLoop(syncer as unknown as Syncer, { intervalMs: 60_000, jitter: 0.1, backoffMs: 1000, random: () => random, log: new MemoryLogger() });
+    const loop = new AgentLoop(syncer as unknown as Syncer, {
+      intervalMs: 60_000,
+      jitter: 0.1,
+      backoffMs: 1000,
+      random: () => random,
+      log: new MemoryLogger(),
+    });
     expect(loop.nextDelay()).toBe(54_000);
     random = 1;
     expect(loop.nextDelay()).toBe(66_000);
@@ -48,7 +54,12 @@ describe('the agent loop', () => {
 
   it('answers a force-sync with a cycle that starts after it was asked, and stops only after the running cycle', async () => {
     const syncer = new ScriptedSyncer();
-    const loop = new AgentLoop(syncer as unknown as Syncer, { intervalMs: 60_000, jitter: 0, backoffMs: 1000, log: new MemoryLogger() });
+    const loop = new AgentLoop(syncer as unknown as Syncer, {
+      intervalMs: 60_000,
+      jitter: 0,
+      backoffMs: 1000,
+      log: new MemoryLogger(),
+    });
     loop.start();
     await settle();
     expect(syncer.cycles).toHaveLength(1);

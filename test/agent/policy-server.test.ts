@@ -9,9 +9,19 @@ import { FakePolicyServer } from '../support/policy-server.js';
 let certificates: TestCertificates;
 let server: FakePolicyServer;
 
-const group = (n: number, spaces: string[] = []) => ({ guid: `g${n}`, name: `group-${n}`, rules: '[]', running_default: spaces.length === 0, staging_default: false, running_space_guids: spaces, staging_space_guids: [] });
+const group = (n: number, spaces: string[] = []) => ({
+  guid: `g${n}`,
+  name: `group-${n}`,
+  rules: '[]',
+  running_default: spaces.length === 0,
+  staging_default: false,
+  running_space_guids: spaces,
+  staging_space_guids: [],
+});
 
-async function client(overrides: { cert?: string; key?: string; timeoutMs?: number; maxResponseBytes?: number; serverName?: string } = {}) {
+async function client(
+  overrides: { cert?: string; key?: string; timeoutMs?: number; maxResponseBytes?: number; serverName?: string } = {},
+) {
   return new PolicyServerClient({
     url: server.url,
     ca: certificates.ca,
@@ -53,7 +63,10 @@ describe('policy server client (mutual TLS)', () => {
   });
 
   it('asks for policies in batches of ids and merges them', async () => {
-    const policy = (source: string, destination: string) => ({ source: { id: source, tag: '0001' }, destination: { id: destination, tag: '0002', protocol: 'tcp', ports: { start: 1, end: 2 } } });
+    const policy = (source: string, destination: string) => ({
+      source: { id: source, tag: '0001' },
+      destination: { id: destination, tag: '0002', protocol: 'tcp', ports: { start: 1, end: 2 } },
+    });
     server.setDocuments([], [policy('a', 'b'), policy('c', 'd'), policy('e', 'f')]);
     const c = await client();
     const document = JSON.parse((await c.policies(['a', 'b', 'c'])).text) as { total_policies: number };

@@ -54,6 +54,14 @@ beforeEach(async () => {
 });
 afterEach(() => rm(directory, { recursive: true, force: true }));
 
+/** An ASG change: the orders-db group's first rule moves to port 5433. */
+function changeOrdersDbPort(): Promise<void> {
+  return editJson('security_groups.json', (document) => {
+    const groups = (document as { security_groups: { name: string; rules: { ports?: string }[] }[] }).security_groups;
+    (groups.find((group) => group.name === 'orders-db')?.rules[0] as { ports: string }).ports = '5433';
+  });
+}
+
 describe('a sync cycle', () => {
   it('converges to what the scenario compiles to', async () => {
     const report = await syncer().runCycle(true);
@@ -75,7 +83,11 @@ describe('a sync cycle', () => {
   it('reads back when the resync interval is due, and repairs drift then', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    const chain = (await dataplane.save(4)).split('\n').find((line) => line.startsWith(':asgc-r-'))?.split(' ')[0]?.slice(1) as string;
+    const chain = (await dataplane.save(4))
+      .split('\n')
+      .find((line) => line.startsWith(':asgc-r-'))
+      ?.split(' ')[0]
+      ?.slice(1) as string;
     await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
     const saves = dataplane.saves;
     clock += 61_000;
@@ -85,22 +97,52 @@ describe('a sync cycle', () => {
     expect(await dataplane.save(4)).toBe(await expected(4));
   });
 
-  it('repairs at once when its canary chain is gone (a flushed table)', async () => {
+  it('repairs at once when its canary chain is gone or flushed', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    dataplane.removeChain(6, 'asgc-forward');
+    dataplane.removeChain(6, 'asgc-host');
+    dataplane.flushAll(4);
     const report = await sync.runCycle(false);
     expect(report.families[6]?.status).toBe('applied');
-    expect(await dataplane.save(6)).toBe(await expected(6));
+    expect(report.families[4]?.status).toBe('applied');
+    for (const family of [4, 6] as const) expect(await dataplane.save(family)).toBe(await expected(family));
+  });
+
+  it('plans a change against what it applied: one read-back (the verification), whole chains rewritten', async () => {
+    const sync = syncer();
+    await sync.runCycle(true);
+    await changeOrdersDbPort();
+    const [saves, restores] = [dataplane.saves, dataplane.restores.length];
+    const report = await sync.runCycle(false);
+    expect(report.status).toBe('applied');
+    expect(dataplane.saves - saves).toBe(1);
+    const scripts = dataplane.restores.slice(restores).map((restore) => restore.script);
+    expect(scripts).toHaveLength(1);
+    expect(scripts[0]).not.toMatch(/^-[DI] asgc-/m);
+    expect(await dataplane.save(4)).toBe(await expected(4));
+  });
+
+  it('repairs drift it finds when verifying a change planned against what it applied', async () => {
+    const sync = syncer();
+    await sync.runCycle(true);
+    // Someone deletes a rule of a chain the next change does not touch (a container's ingress).
+    const chain = (await dataplane.save(4))
+      .split('\n')
+      .find((line) => line.startsWith(':asgc-i-'))
+      ?.split(' ')[0]
+      ?.slice(1) as string;
+    await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
+    await changeOrdersDbPort();
+    const report = await sync.runCycle(false);
+    expect(report.families[4]?.status).toBe('applied');
+    expect(report.families[4]?.restores).toBe(2);
+    expect(await dataplane.save(4)).toBe(await expected(4));
   });
 
   it('applies a changed ASG and a new container in the next cycle', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    await editJson('security_groups.json', (document) => {
-      const groups = (document as { security_groups: { name: string; rules: { ports?: string }[] }[] }).security_groups;
-      (groups.find((group) => group.name === 'orders-db')?.rules[0] as { ports: string }).ports = '5433';
-    });
+    await changeOrdersDbPort();
     await editJson('containers.json', (document) => {
       document['a0000000-0000-4000-8000-00000000a009'] = {
         handle: 'a0000000-0000-4000-8000-00000000a009',
@@ -134,7 +176,8 @@ describe('the failure policy', () => {
     const before = await dataplane.save(4);
     // Break the space-A running group, change a space-B group, add a container in space A.
     await editJson('security_groups.json', (document) => {
-      const groups = (document as { security_groups: { name: string; rules: { ports?: string; destination?: string }[] }[] }).security_groups;
+      const groups = (document as { security_groups: { name: string; rules: { ports?: string; destination?: string }[] }[] })
+        .security_groups;
       (groups.find((group) => group.name === 'orders-db')?.rules[0] as { destination: string }).destination = '010.0.0.1';
       (groups.find((group) => group.name === 'ldap')?.rules[0] as { ports: string }).ports = '637';
     });
@@ -146,8 +189,14 @@ describe('the failure policy', () => {
       };
     });
     const report = await sync.runCycle(false);
-    expect([...report.held].sort()).toEqual(['a0000000-0000-4000-8000-00000000a001', 'a0000000-0000-4000-8000-00000000a002', 'a0000000-0000-4000-8000-00000000a009']);
-    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'input', message: expect.stringContaining('holding 3 container(s)') }));
+    expect([...report.held].sort()).toEqual([
+      'a0000000-0000-4000-8000-00000000a001',
+      'a0000000-0000-4000-8000-00000000a002',
+      'a0000000-0000-4000-8000-00000000a009',
+    ]);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'input', message: expect.stringContaining('holding 3 container(s)') }),
+    );
     const after = await dataplane.save(4);
     const chain = (text: string, prefix: string) => text.split('\n').filter((line) => line.startsWith(`-A ${prefix}`));
     // Held: same chains as before (space A's running set, a001's egress).
@@ -177,7 +226,12 @@ describe('the failure policy', () => {
       (document as { policies: { destination: { ports: { start: number } } }[] }).policies[0]!.destination.ports.start = 70000;
     });
     const report = await sync.runCycle(false);
-    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'input', message: expect.stringContaining('policies invalid, using the last good version') }));
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({
+        kind: 'input',
+        message: expect.stringContaining('policies invalid, using the last good version'),
+      }),
+    );
     expect(await dataplane.save(4)).toBe(before);
   });
 

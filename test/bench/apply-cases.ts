@@ -1,12 +1,11 @@
 // The apply benchmark: minimal updates vs rewriting the whole ruleset, on the same kernel in
 // the same run, at cell scale. Needs root (it works in a network namespace it creates).
-import { isEmptyPlan, planChanges } from '../../src/diff/plan.js';
+import { isEmptyPlan } from '../../src/diff/plan.js';
 import { renderPlanScripts } from '../../src/diff/script.js';
 import { type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
-import { applyFamily } from '../../src/iptables/apply.js';
+import { applyFamily, planFromSaveText } from '../../src/iptables/apply.js';
 import { IptablesDataplane } from '../../src/iptables/dataplane.js';
 import { runProcess } from '../../src/iptables/exec.js';
-import { parseSaveText, savedTables } from '../../src/iptables/save-file.js';
 import type { Family } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import type { CompiledScenario } from '../../src/scenario/pipeline.js';
@@ -69,9 +68,7 @@ export async function applyBenchmark(
             await applyFamily(dataplane, base.cell[family], ownership);
             const [saved, saveMs] = await timed(() => dataplane.save(family));
             const start = performance.now();
-            const parsed = parseSaveText(saved);
-            if (!parsed.ok) throw new Error('unreadable save output');
-            const plan = planChanges(target.cell[family], savedTables(parsed.value).get('filter'), ownership);
+            const plan = planFromSaveText(saved, target.cell[family], ownership);
             const scripts = isEmptyPlan(plan) ? [] : renderPlanScripts(plan);
             const parseDiffRenderMs = performance.now() - start;
             const [, applyMs] = await timed(async () => {

@@ -87,5 +87,8 @@ if (which === 'all' || which === 'apply') {
   await applyBenchmark(CONTAINERS, Number(process.env.BENCH_APPLY_RUNS ?? 3), ['nft', 'legacy'], [4, 6]);
 }
 if (which === 'all' || which === 'agent') {
-  await agentBenchmark(CONTAINERS, Number(process.env.BENCH_AGENT_RUNS ?? 5), Number(process.env.BENCH_SOAK_CYCLES ?? 200), ['nft', 'legacy']);
+  await agentBenchmark(CONTAINERS, Number(process.env.BENCH_AGENT_RUNS ?? 5), Number(process.env.BENCH_SOAK_CYCLES ?? 200), [
+    'nft',
+    'legacy',
+  ]);
 }

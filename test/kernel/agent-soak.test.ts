@@ -41,14 +41,22 @@ describe.skipIf(!enabled)('soak', () => {
     const pick = <T>(list: readonly T[]): T => list[Math.floor(next() * list.length)] as T;
     const read = async (file: string) => JSON.parse(await readFile(join(directory, file), 'utf8')) as Json;
     const write = (file: string, value: unknown) => writeFile(join(directory, file), JSON.stringify(value));
-    const apps = ['a1f0e2d3-c4b5-4a69-8788-99aabbccdd01', 'b2e1f3c4-d5a6-4b7c-8d9e-0f1a2b3c4d02', 'c3d2e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03'];
+    const apps = [
+      'a1f0e2d3-c4b5-4a69-8788-99aabbccdd01',
+      'b2e1f3c4-d5a6-4b7c-8d9e-0f1a2b3c4d02',
+      'c3d2e4f5-a6b7-4c8d-9e0f-1a2b3c4d5e03',
+    ];
 
     const mutations: (() => Promise<void>)[] = [
       async () => {
         const document = await read('security_groups.json');
         const groups = document.security_groups as Json[];
         const rules = JSON.parse(groups[0]?.rules as string) as Json[];
-        rules.push({ protocol: pick(['tcp', 'udp']), destination: `203.0.113.${Math.floor(next() * 250)},2001:db8:77::${Math.floor(next() * 999)}`, ports: String(1 + Math.floor(next() * 65534)) });
+        rules.push({
+          protocol: pick(['tcp', 'udp']),
+          destination: `203.0.113.${Math.floor(next() * 250)},2001:db8:77::${Math.floor(next() * 999)}`,
+          ports: String(1 + Math.floor(next() * 65534)),
+        });
         if (rules.length > 6) rules.splice(1, 1);
         (groups[0] as Json).rules = JSON.stringify(rules);
         await write('security_groups.json', document);
@@ -61,7 +69,17 @@ describe.skipIf(!enabled)('soak', () => {
         } else {
           const n = Math.floor(next() * 200);
           const handle = `soak-${n}`;
-          containers[handle] = { handle, ip: `10.255.30.${n}`, ipv6: `2001:db8:3000:30::${n.toString(16)}`, metadata: { policy_group_id: pick(apps), space_id: 's', container_workload: pick(['app', 'task', 'staging']), ports: '8080' } };
+          containers[handle] = {
+            handle,
+            ip: `10.255.30.${n}`,
+            ipv6: `2001:db8:3000:30::${n.toString(16)}`,
+            metadata: {
+              policy_group_id: pick(apps),
+              space_id: 's',
+              container_workload: pick(['app', 'task', 'staging']),
+              ports: '8080',
+            },
+          };
         }
         await write('containers.json', containers);
       },
@@ -75,7 +93,10 @@ describe.skipIf(!enabled)('soak', () => {
       },
       async () => {
         const endpoints = await read('endpoints.json');
-        endpoints[pick(apps)] = Array.from({ length: 1 + Math.floor(next() * 3) }, () => `2001:db8:3000:${Math.floor(next() * 9)}::${Math.floor(next() * 999)}`);
+        endpoints[pick(apps)] = Array.from(
+          { length: 1 + Math.floor(next() * 3) },
+          () => `2001:db8:3000:${Math.floor(next() * 9)}::${Math.floor(next() * 999)}`,
+        );
         await write('endpoints.json', endpoints);
       },
     ];
@@ -108,7 +129,9 @@ describe.skipIf(!enabled)('soak', () => {
       }
       // Flat: after the first samples (warm-up), the heap stays within a few MB.
       const growth = Math.max(...heap.slice(1)) - (heap[1] as number);
-      process.stderr.write(`soak: heap after gc every 20 cycles (MB): ${heap.map((bytes) => (bytes / 2 ** 20).toFixed(1)).join(' ')}; RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB\n`);
+      process.stderr.write(
+        `soak: heap after gc every 20 cycles (MB): ${heap.map((bytes) => (bytes / 2 ** 20).toFixed(1)).join(' ')}; RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB\n`,
+      );
       expect(growth).toBeLessThan(8 * 2 ** 20);
     });
     await rm(directory, { recursive: true, force: true });

@@ -50,15 +50,21 @@ class Cell {
 
   /** Serve the expected scenario's documents from the policy server. */
   async publish(): Promise<void> {
-    const document = JSON.parse(await readFile(join(this.expectedDirectory, 'security_groups.json'), 'utf8')) as { security_groups: unknown[] } | { security_groups: unknown[] }[];
+    const document = JSON.parse(await readFile(join(this.expectedDirectory, 'security_groups.json'), 'utf8')) as
+      { security_groups: unknown[] } | { security_groups: unknown[] }[];
     const groups = Array.isArray(document) ? document.flatMap((page) => page.security_groups) : document.security_groups;
-    const policies = await readFile(join(this.expectedDirectory, 'policies.json'), 'utf8').then((text) => (JSON.parse(text) as { policies: unknown[] }).policies, () => []);
+    const policies = await readFile(join(this.expectedDirectory, 'policies.json'), 'utf8').then(
+      (text) => (JSON.parse(text) as { policies: unknown[] }).policies,
+      () => [],
+    );
     server.setDocuments(groups, policies);
   }
 
   async editGroups(edit: (groups: { name: string; rules: { ports?: string }[] }[]) => void): Promise<void> {
     const path = join(this.expectedDirectory, 'security_groups.json');
-    const document = JSON.parse(await readFile(path, 'utf8')) as { security_groups: { name: string; rules: { ports?: string }[] }[] };
+    const document = JSON.parse(await readFile(path, 'utf8')) as {
+      security_groups: { name: string; rules: { ports?: string }[] }[];
+    };
     edit(document.security_groups);
     await writeFile(path, JSON.stringify(document));
     await this.publish();
@@ -143,7 +149,10 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     const agent = await Agent.start(cell.settings(), { log });
     try {
       await eventually(healthy(agent));
-      for (const family of [4, 6] as const) expect(await cell.live(family)).toBe(await readFile(join('golden/dual-stack-cell', family === 4 ? 'iptables.rules' : 'ip6tables.rules'), 'utf8'));
+      for (const family of [4, 6] as const)
+        expect(await cell.live(family)).toBe(
+          await readFile(join('golden/dual-stack-cell', family === 4 ? 'iptables.rules' : 'ip6tables.rules'), 'utf8'),
+        );
       // An ASG change on the server: applied by the next scheduled cycle.
       const path = join(cell.expectedDirectory, 'security_groups.json');
       const text = await readFile(path, 'utf8');
@@ -177,12 +186,52 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     }
   }, 60_000);
 
+  it('repairs drift made by others: at once when its canary shows it, else when the resync is due', async () => {
+    const cell = new Cell();
+    await cell.create('dual-stack-cell');
+    let skew = 0;
+    const agent = await Agent.start(cell.settings('nft', { resyncIntervalMs: 60_000 }), {
+      log: new MemoryLogger(),
+      now: () => Date.now() + skew,
+    });
+    const inSync = async () =>
+      (await cell.live(4)) === (await cell.expected(4)) && (await cell.live(6)) === (await cell.expected(6));
+    const iptables = (family: Family, ...args: string[]) =>
+      mustRun(['ip', 'netns', 'exec', cell.namespace, family === 4 ? 'iptables-nft' : 'ip6tables-nft', ...args]);
+    try {
+      await eventually(inSync);
+      // Someone flushes and deletes every chain (as a careless `iptables -F; iptables -X` would).
+      for (const family of [4, 6] as const) {
+        await iptables(family, '-F');
+        await iptables(family, '-X');
+      }
+      await eventually(inSync, 3000);
+      // Someone deletes one rule of a container's chain: the canary cannot see that, the
+      // scheduled full read-back does.
+      const chain = (await cell.live(4))
+        .split('\n')
+        .find((line) => line.startsWith(':asgc-o-'))
+        ?.slice(1)
+        .split(' ')[0] as string;
+      await iptables(4, '-D', chain, '1');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await inSync()).toBe(false);
+      skew += 61_000;
+      await eventually(inSync, 3000);
+    } finally {
+      await agent.close();
+      await cell.destroy();
+    }
+  }, 60_000);
+
   describe('faults: the live rules stay as they are, the agent says so and recovers by itself', () => {
     let cell: Cell;
     let agent: Agent;
     let failRestores = false;
     const run: Runner = (argv, input) =>
-      failRestores && argv.some((word) => word.endsWith('-restore')) ? Promise.resolve({ code: 1, stdout: '', stderr: 'iptables-restore: line 3 failed (injected)' }) : defaultRunner(argv, input);
+      failRestores && argv.some((word) => word.endsWith('-restore'))
+        ? Promise.resolve({ code: 1, stdout: '', stderr: 'iptables-restore: line 3 failed (injected)' })
+        : defaultRunner(argv, input);
 
     beforeAll(async () => {
       cell = new Cell();
@@ -199,7 +248,10 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     /** Inject a fault together with a policy change, check nothing moved, then heal and converge. */
     async function underFault(inject: () => Promise<void>, heal: () => Promise<void>, kind: string): Promise<void> {
       const before = [await cell.live(4), await cell.live(6)];
-      const errors = () => http(agent, 'GET', '/metrics').then((m) => Number(new RegExp(`^asgc_errors_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(m.body)?.[1] ?? 0));
+      const errors = () =>
+        http(agent, 'GET', '/metrics').then((m) =>
+          Number(new RegExp(`^asgc_errors_total\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(m.body)?.[1] ?? 0),
+        );
       const errorsBefore = await errors();
       version++;
       await cell.editGroups((groups) => {
@@ -216,7 +268,11 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     }
 
     it('policy server down', async () => {
-      await underFault(() => server.stop(), () => server.start(), 'fetch');
+      await underFault(
+        () => server.stop(),
+        () => server.start(),
+        'fetch',
+      );
     }, 30_000);
 
     it.each([
@@ -224,24 +280,43 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       ['slow beyond the timeout', { kind: 'slow', ms: 1500 }],
       ['truncated JSON', { kind: 'truncated' }],
       ['a page that 404s in the middle of paging', { kind: 'missing-page' }],
-    ] as const)('%s', async (_name, fault) => {
-      await underFault(
-        async () => void (server.fault = fault),
-        async () => void (server.fault = undefined),
-        'fetch',
-      );
-    }, 30_000);
+    ] as const)(
+      '%s',
+      async (_name, fault) => {
+        await underFault(
+          async () => void (server.fault = fault),
+          async () => void (server.fault = undefined),
+          'fetch',
+        );
+      },
+      30_000,
+    );
 
     it('a client certificate the server does not trust', async () => {
       const rogue = cell.settings();
-      const settings = { ...rogue, source: { ...(rogue.source as Extract<AgentSettings['source'], { kind: 'policy-server' }>), certFile: certificates.rogueCertFile, keyFile: certificates.rogueKeyFile } };
-      await underFault(() => agent.reconfigure(settings), () => agent.reconfigure(cell.settings()), 'fetch');
+      const settings = {
+        ...rogue,
+        source: {
+          ...(rogue.source as Extract<AgentSettings['source'], { kind: 'policy-server' }>),
+          certFile: certificates.rogueCertFile,
+          keyFile: certificates.rogueKeyFile,
+        },
+      };
+      await underFault(
+        () => agent.reconfigure(settings),
+        () => agent.reconfigure(cell.settings()),
+        'fetch',
+      );
     }, 30_000);
 
     it('a half-written metadata file', async () => {
       const path = join(cell.directory, 'containers.json');
       const whole = await readFile(path, 'utf8');
-      await underFault(() => writeFile(path, whole.slice(0, whole.length / 2)), () => writeFile(path, whole), 'metadata');
+      await underFault(
+        () => writeFile(path, whole.slice(0, whole.length / 2)),
+        () => writeFile(path, whole),
+        'metadata',
+      );
     }, 30_000);
 
     it('a restore that fails', async () => {
@@ -257,12 +332,23 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     const cell = new Cell();
     await cell.create('deny-networks');
     const lockFile = join(cell.directory, 'xtables.lock');
-    const agent = await Agent.start(cell.settings('legacy'), { log: new MemoryLogger(), run: runnerWithEnv({ XTABLES_LOCKFILE: lockFile }) });
+    const agent = await Agent.start(cell.settings('legacy'), {
+      log: new MemoryLogger(),
+      run: runnerWithEnv({ XTABLES_LOCKFILE: lockFile }),
+    });
     let holder: ChildProcess | undefined;
     try {
       await eventually(healthy(agent));
       const before = await cell.live(4, 'legacy');
-      holder = spawn('python3', ['-c', 'import fcntl,sys,time; f=open(sys.argv[1],"w"); fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)', lockFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+      holder = spawn(
+        'python3',
+        [
+          '-c',
+          'import fcntl,sys,time; f=open(sys.argv[1],"w"); fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)',
+          lockFile,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
       await new Promise((resolve) => holder?.stdout?.once('data', resolve));
       const path = join(cell.expectedDirectory, 'config.json');
       await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
@@ -290,7 +376,14 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     await writeFile(
       settingsFile,
       JSON.stringify({
-        policy_server: { url: source.url, ca_file: source.caFile, cert_file: source.certFile, key_file: source.keyFile, server_name: SERVER_NAME, timeout_seconds: 5 },
+        policy_server: {
+          url: source.url,
+          ca_file: source.caFile,
+          cert_file: source.certFile,
+          key_file: source.keyFile,
+          server_name: SERVER_NAME,
+          timeout_seconds: 5,
+        },
         containers_file: settings.containersFile,
         netns: cell.namespace,
         backend: 'nft',

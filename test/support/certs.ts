@@ -26,20 +26,71 @@ async function openssl(...args: string[]): Promise<void> {
 
 async function issue(directory: string, name: string, caName: string, subject: string, extensions: string): Promise<void> {
   const at = (file: string) => join(directory, file);
-  await openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`), '-subj', subject);
+  await openssl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    at(`${name}.key`),
+    '-out',
+    at(`${name}.csr`),
+    '-subj',
+    subject,
+  );
   await writeFile(at(`${name}.ext`), extensions);
-  await openssl('x509', '-req', '-in', at(`${name}.csr`), '-CA', at(`${caName}.crt`), '-CAkey', at(`${caName}.key`), '-CAcreateserial', '-days', '2', '-out', at(`${name}.crt`), '-extfile', at(`${name}.ext`));
+  await openssl(
+    'x509',
+    '-req',
+    '-in',
+    at(`${name}.csr`),
+    '-CA',
+    at(`${caName}.crt`),
+    '-CAkey',
+    at(`${caName}.key`),
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-out',
+    at(`${name}.crt`),
+    '-extfile',
+    at(`${name}.ext`),
+  );
 }
 
 async function authority(directory: string, name: string): Promise<void> {
-  await openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(directory, `${name}.key`), '-out', join(directory, `${name}.crt`), '-days', '2', '-subj', `/CN=${name}`);
+  await openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(directory, `${name}.key`),
+    '-out',
+    join(directory, `${name}.crt`),
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name}`,
+  );
 }
 
 export async function makeCertificates(): Promise<TestCertificates> {
   const directory = await mkdtemp(join(tmpdir(), 'asgc-certs-'));
   await authority(directory, 'ca');
   await authority(directory, 'rogue-ca');
-  await issue(directory, 'server', 'ca', `/CN=${SERVER_NAME}`, `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
+  await issue(
+    directory,
+    'server',
+    'ca',
+    `/CN=${SERVER_NAME}`,
+    `subjectAltName=DNS:${SERVER_NAME},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`,
+  );
   await issue(directory, 'client', 'ca', '/CN=asgc-agent', 'extendedKeyUsage=clientAuth\n');
   await issue(directory, 'rogue', 'rogue-ca', '/CN=asgc-agent', 'extendedKeyUsage=clientAuth\n');
   const at = (file: string) => join(directory, file);

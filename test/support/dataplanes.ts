@@ -2,11 +2,14 @@
 import type { Dataplane } from '../../src/iptables/dataplane.js';
 import type { Family } from '../../src/model/address.js';
 
-export function withRestore(base: Dataplane, restore: (family: Family, script: string, base: Dataplane) => Promise<void>): Dataplane {
+export function withRestore(
+  base: Dataplane,
+  restore: (family: Family, script: string, base: Dataplane) => Promise<void>,
+): Dataplane {
   return {
     backend: base.backend,
     save: (family) => base.save(family),
-    chainExists: (family, chain) => base.chainExists(family, chain),
+    listChain: (family, chain) => base.listChain(family, chain),
     restore: (family, script) => restore(family, script, base),
   };
 }

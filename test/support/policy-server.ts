@@ -42,7 +42,13 @@ export class FakePolicyServer {
   /** Listen on `port` (0: any free port; the same port again after stop(), to come back). */
   async start(port = this.lastPort): Promise<void> {
     this.server = createServer(
-      { key: this.certificates.serverKey, cert: this.certificates.serverCert, ca: this.certificates.ca, requestCert: true, rejectUnauthorized: true },
+      {
+        key: this.certificates.serverKey,
+        cert: this.certificates.serverCert,
+        ca: this.certificates.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
       (request, response) => void this.handle(request, response),
     );
     await new Promise<void>((resolve) => this.server?.listen(port, '127.0.0.1', resolve));
@@ -71,14 +77,25 @@ export class FakePolicyServer {
     switch (url.pathname) {
       case `${base}/security_groups_last_updated`:
       case `${base}/policies_last_updated`:
-        return this.stamp === undefined ? this.reply(response, 404, { error: 'not found' }) : this.reply(response, 200, this.stamp);
+        return this.stamp === undefined
+          ? this.reply(response, 404, { error: 'not found' })
+          : this.reply(response, 200, this.stamp);
       case `${base}/security_groups`: {
         const from = Number(url.searchParams.get('from') ?? '1');
         const limit = Number(url.searchParams.get('limit') ?? '0') || this.securityGroups.length;
         const spaces = new Set((url.searchParams.get('space_guids') ?? '').split(',').filter(Boolean));
         const wanted = this.securityGroups.filter((group) => {
-          const g = group as { staging_default?: boolean; running_default?: boolean; staging_space_guids?: string[]; running_space_guids?: string[] };
-          return g.staging_default || g.running_default || [...(g.staging_space_guids ?? []), ...(g.running_space_guids ?? [])].some((space) => spaces.has(space));
+          const g = group as {
+            staging_default?: boolean;
+            running_default?: boolean;
+            staging_space_guids?: string[];
+            running_space_guids?: string[];
+          };
+          return (
+            g.staging_default ||
+            g.running_default ||
+            [...(g.staging_space_guids ?? []), ...(g.running_space_guids ?? [])].some((space) => spaces.has(space))
+          );
         });
         if (fault?.kind === 'missing-page' && from > 1) return this.reply(response, 404, { error: 'page gone' });
         const page = wanted.slice(from - 1, from - 1 + Math.min(limit, this.pageLimit));

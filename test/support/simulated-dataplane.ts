@@ -40,9 +40,14 @@ export class SimulatedDataplane implements Dataplane {
     }
   }
 
-  async chainExists(family: Family, chain: string): Promise<boolean> {
+  async listChain(family: Family, chain: string): Promise<readonly string[] | undefined> {
     this.canaryChecks++;
-    return this.tables[family].has(chain);
+    return this.tables[family].get(chain)?.rules.slice();
+  }
+
+  /** Someone else's hand: `iptables -F` (every chain emptied, none deleted). */
+  flushAll(family: Family): void {
+    for (const chain of this.tables[family].values()) chain.rules = [];
   }
 
   /** Someone else's hand: drop a chain (and every rule jumping to it), as `iptables -F/-X` would. */
