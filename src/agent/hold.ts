@@ -3,6 +3,7 @@
 // container never synced before gets a default-deny egress chain (REJECT only) until its
 // rules compile. Pure: desired IR + what was last applied -> the IR to apply.
 import { reject } from '../extensions/targets.js';
+import type { IpSet } from '../ir/ipset.js';
 import { type Chain, type ChainRule, type Ruleset, rule } from '../ir/ruleset.js';
 
 export interface HeldChains {
@@ -55,5 +56,18 @@ export function holdChains(desired: Ruleset, previous: Ruleset | undefined, held
       }
     }
   }
-  return { ...desired, tables: [{ ...table, chains: [...result.values()] }, ...otherTables] };
+  const chains = [...result.values()];
+  const sets = setsNamedBy(chains, [...(desired.sets ?? []), ...(previous?.sets ?? [])]);
+  return { ...desired, tables: [{ ...table, chains }, ...otherTables], sets };
+}
+
+/** The sets the chains name, from the first of `known` that defines each (a kept chain's come from before). */
+function setsNamedBy(chains: readonly Chain[], known: readonly IpSet[]): IpSet[] {
+  const named = new Set<string>();
+  for (const chain of chains)
+    for (const entry of chain.rules)
+      if (entry.kind === 'rule') for (const match of entry.matches) if (match.kind === 'set') named.add(match.name);
+  const sets = new Map<string, IpSet>();
+  for (const set of known) if (named.has(set.name) && !sets.has(set.name)) sets.set(set.name, set);
+  return [...sets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

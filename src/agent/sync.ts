@@ -16,7 +16,7 @@ import { parseJson } from '../ingest/json.js';
 import { ingestPolicies } from '../ingest/policies.js';
 import { type GroupRulesCache, ingestSecurityGroups } from '../ingest/security-groups.js';
 import { GenerationalCache } from '../memo/generational.js';
-import { applyFamily, NonConvergenceError } from '../iptables/apply.js';
+import { applyFamily, describeSetOutcome, NonConvergenceError } from '../iptables/apply.js';
 import { type Dataplane, DataplaneError, RestoreError } from '../iptables/dataplane.js';
 import type { Ruleset } from '../ir/ruleset.js';
 import type { Family } from '../model/address.js';
@@ -322,7 +322,7 @@ export class Syncer {
       endpoints: inputs.endpoints,
       config: inputs.config,
     };
-    const compiled = compileCell(cell, new ChainNamer(inputs.config.chainPrefix), this.compileCache);
+    const compiled = compileCell(cell, { cache: this.compileCache });
     if (!compiled.ok)
       throw new CycleFailure({ kind: 'compile', message: compiled.error.map((error) => error.message).join('; ') });
     const heldChains = this.heldChains(
@@ -437,6 +437,9 @@ export class Syncer {
         family: String(family),
       });
       metrics.inc('asgc_restores_total', { family: String(family) }, outcome.scripts.length);
+      const sets = describeSetOutcome(family, outcome.sets);
+      if (sets !== undefined)
+        this.options.log.log(outcome.sets?.inUse.length ? 'warn' : 'info', 'sync.ipsets', { family, message: sets });
       const table = desired.tables[0];
       metrics.set('asgc_rules', table?.chains.reduce((sum, chain) => sum + chain.rules.length, 0) ?? 0, {
         family: String(family),

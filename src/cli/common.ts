@@ -6,8 +6,11 @@ import type { Backend } from '../iptables/backend.js';
 import { type DocumentName, readScenario, type ScenarioLocation } from '../scenario/files.js';
 import { type CompiledScenario, compileScenario, describeProblem, type ScenarioProblem } from '../scenario/pipeline.js';
 
-/** 0 ok; 1 invalid input (or golden files differ); 2 usage; 3 changes pending (diff); 4 the dataplane failed. */
-export const EXIT = { ok: 0, invalid: 1, usage: 2, pending: 3, dataplane: 4 } as const;
+/**
+ * 0 ok (check: allowed); 1 invalid input (or golden files differ); 2 usage; 3 changes pending
+ * (diff); 4 the dataplane failed; 5 check: denied; 6 check: unknown.
+ */
+export const EXIT = { ok: 0, invalid: 1, usage: 2, pending: 3, dataplane: 4, denied: 5, unknown: 6 } as const;
 
 export interface Io {
   stdout(text: string): void;
@@ -26,6 +29,8 @@ export interface DocumentOptions {
   endpoints?: string;
   config?: string;
   json?: boolean;
+  /** false with --no-optimize (commands that compile). */
+  optimize?: boolean;
 }
 
 export function parseFamily(value: string): Family {
@@ -46,6 +51,11 @@ export function withDocumentOptions(command: Command): Command {
     .option('--endpoints <file>', 'IPv6 addresses of each app across the foundation, for IPv6 c2c (default <dir>/endpoints.json)')
     .option('--config <file>', 'asgc configuration (default <dir>/config.json)')
     .option('--json', 'report errors as a JSON array of {file, pointer, message}');
+}
+
+/** --no-optimize, for the commands that compile. */
+export function withOptimizeOption(command: Command): Command {
+  return command.option('--no-optimize', 'the plain form: one rule per destination and port, nothing merged or dropped');
 }
 
 export function location(directory: string | undefined, options: DocumentOptions, required: DocumentName[]): ScenarioLocation {
@@ -85,7 +95,7 @@ export async function loadScenario(
     context.setExit(EXIT.invalid);
     return undefined;
   }
-  const compiled = compileScenario(texts.value);
+  const compiled = compileScenario(texts.value, { optimise: options.optimize !== false });
   if (!compiled.ok) {
     reportProblem(context.io, options.json, compiled.error);
     context.setExit(EXIT.invalid);

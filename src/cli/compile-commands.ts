@@ -7,7 +7,7 @@ import type { Family } from '../model/address.js';
 import { FAMILIES } from '../model/address.js';
 import { readScenario } from '../scenario/files.js';
 import { runGolden } from '../scenario/golden.js';
-import { renderCell, RULES_FILE } from '../scenario/pipeline.js';
+import { IPSETS_FILE, renderCell, renderCellSets, RULES_FILE } from '../scenario/pipeline.js';
 import {
   type CommandContext,
   type DocumentOptions,
@@ -17,37 +17,51 @@ import {
   parseFamily,
   reportProblem,
   withDocumentOptions,
+  withOptimizeOption,
 } from './common.js';
 
 const FAMILY_HEADER: Record<Family, string> = {
   4: '# asgc: iptables ruleset (IPv4), for iptables-restore',
   6: '# asgc: ip6tables ruleset (IPv6), for ip6tables-restore',
 };
+const IPSETS_HEADER = '# asgc: the ipsets the rules name, for ipset restore (load them first)';
 
 export function addCompileCommands(program: Command, { io, setExit }: CommandContext): void {
-  withDocumentOptions(
-    program
-      .command('compile')
-      .description('compile a scenario and print (or write) the iptables-save text of each family')
-      .argument('<scenario-dir>', 'directory holding security_groups.json, policies.json, containers.json, config.json'),
+  withOptimizeOption(
+    withDocumentOptions(
+      program
+        .command('compile')
+        .description('compile a scenario and print (or write) the iptables-save text of each family')
+        .argument('<scenario-dir>', 'directory holding security_groups.json, policies.json, containers.json, config.json'),
+    ),
   )
     .addOption(
       new Option('--family <4|6>', 'print only this family, loadable as is by (ip6)iptables-restore').argParser(parseFamily),
     )
-    .option('--out <dir>', 'write <dir>/iptables.rules and <dir>/ip6tables.rules instead of printing')
+    .option('--out <dir>', 'write <dir>/iptables.rules, <dir>/ip6tables.rules (and <dir>/ipsets.rules) instead of printing')
     .action(async (directory: string, options: DocumentOptions & { family?: Family; out?: string }) => {
       const compiled = await loadScenario({ io, setExit }, directory, options);
       if (compiled === undefined) return;
       const rendered = renderCell(compiled.cell);
       const families = options.family === undefined ? FAMILIES : [options.family];
+      const sets = renderCellSets(compiled.cell, families);
       if (options.out !== undefined) {
+        const outputs = families.map((family) => [RULES_FILE[family], rendered[family]] as const);
+        if (sets !== undefined) outputs.push([IPSETS_FILE, sets]);
         await mkdir(options.out, { recursive: true });
-        for (const family of families) await writeFile(join(options.out, RULES_FILE[family]), rendered[family]);
-        io.stderr(families.map((family) => `wrote ${join(options.out as string, RULES_FILE[family])}\n`).join(''));
+        for (const [file, text] of outputs) await writeFile(join(options.out, file), text);
+        io.stderr(outputs.map(([file]) => `wrote ${join(options.out as string, file)}\n`).join(''));
       } else if (options.family !== undefined) {
+        // Loadable as is by (ip6)iptables-restore: the sets it needs are named in a comment only.
+        const needed = compiled.cell[options.family].sets ?? [];
+        if (needed.length > 0)
+          io.stdout(
+            `# asgc: load the ipsets first (asgc compile --out DIR writes them): ${needed.map((set) => set.name).join(' ')}\n`,
+          );
         io.stdout(rendered[options.family]);
       } else {
         io.stdout(FAMILIES.map((family) => `${FAMILY_HEADER[family]}\n${rendered[family]}`).join(''));
+        if (sets !== undefined) io.stdout(`${IPSETS_HEADER}\n${sets}`);
       }
       setExit(EXIT.ok);
     });

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { describePlan } from '../diff/describe.js';
 import { isEmptyPlan, type Plan, planChanges } from '../diff/plan.js';
 import { renderPlanScripts } from '../diff/script.js';
-import { applyFamily, planFamily } from '../iptables/apply.js';
+import { applyFamily, describeSetOutcome, planFamily, planFamilySets } from '../iptables/apply.js';
+import type { SetPlan } from '../ipset/plan.js';
 import type { Backend } from '../iptables/backend.js';
 import { type Dataplane, DataplaneError, detectBackend, IptablesDataplane } from '../iptables/dataplane.js';
 import { parseSaveText, savedTables } from '../iptables/save-file.js';
@@ -19,6 +20,7 @@ import {
   parseBackend,
   parseFamily,
   withDocumentOptions,
+  withOptimizeOption,
 } from './common.js';
 
 interface LiveOptions extends DocumentOptions {
@@ -28,7 +30,7 @@ interface LiveOptions extends DocumentOptions {
 }
 
 function withLiveOptions(command: Command): Command {
-  return withDocumentOptions(command)
+  return withOptimizeOption(withDocumentOptions(command))
     .addOption(new Option('--family <4|6>', 'only this family (default: both)').argParser(parseFamily))
     .option('--netns <name>', 'work on the tables of this network namespace')
     .addOption(
@@ -60,6 +62,20 @@ function printPlans(io: CommandContext['io'], plans: readonly Plan[], script: bo
   }
 }
 
+function printSetPlans(io: CommandContext['io'], plans: readonly SetPlan[], script: boolean): void {
+  for (const plan of plans) {
+    if (plan.script === '') continue;
+    if (script) io.stdout(`# asgc: ipset restore input, run before the rules\n${plan.script}`);
+    else {
+      const parts = [
+        plan.created.length > 0 && `create ${plan.created.join(' ')}`,
+        plan.replaced.length > 0 && `rebuild and swap ${plan.replaced.join(' ')}`,
+      ];
+      io.stdout(`ipsets: ${parts.filter(Boolean).join('; ')}\n`);
+    }
+  }
+}
+
 export function addLiveCommands(program: Command, context: CommandContext): void {
   const { io, setExit } = context;
 
@@ -75,21 +91,28 @@ export function addLiveCommands(program: Command, context: CommandContext): void
     if (scenario === undefined) return;
     const families = options.family === undefined ? FAMILIES : [options.family];
     const plans: Plan[] = [];
+    const setPlans: SetPlan[] = [];
     try {
       if (options.saved !== undefined) {
         plans.push(await plansAgainstSavedFile(options.saved, options.family as Family, scenario));
       } else {
         const dataplane = await dataplaneFor(options);
-        for (const family of families)
-          plans.push(await planFamily(dataplane, scenario.cell[family], { prefix: scenario.config.chainPrefix }));
+        for (const family of families) {
+          const ownership = { prefix: scenario.config.chainPrefix };
+          const sets = await planFamilySets(dataplane, scenario.cell[family], ownership);
+          if (sets !== undefined) setPlans.push(sets);
+          plans.push(await planFamily(dataplane, scenario.cell[family], ownership));
+        }
       }
     } catch (error) {
       if (!(error instanceof DataplaneError)) throw error;
       io.stderr(`asgc: ${error.message}\n`);
       return setExit(EXIT.dataplane);
     }
+    printSetPlans(io, setPlans, options.script ?? false);
     printPlans(io, plans, options.script ?? false);
-    setExit(plans.every(isEmptyPlan) ? EXIT.ok : EXIT.pending);
+    const setsPending = setPlans.some((plan) => plan.script !== '');
+    setExit(plans.every(isEmptyPlan) && !setsPending ? EXIT.ok : EXIT.pending);
   };
 
   withLiveOptions(
@@ -124,6 +147,8 @@ export function addLiveCommands(program: Command, context: CommandContext): void
         try {
           const outcome = await applyFamily(dataplane, scenario.cell[family], { prefix: scenario.config.chainPrefix });
           const lines = outcome.scripts.reduce((sum, script) => sum + script.split('\n').length - 3, 0);
+          const sets = describeSetOutcome(family, outcome.sets);
+          if (sets !== undefined) io.stdout(`${sets}\n`);
           io.stdout(
             outcome.scripts.length === 0
               ? `IPv${family}: up to date\n`

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { type CommandContext, EXIT, type Io } from './common.js';
 import { addAgentCommand } from './agent-command.js';
+import { addCheckCommand } from './check-command.js';
 import { addCompileCommands } from './compile-commands.js';
 import { addLiveCommands } from './live-commands.js';
 
@@ -22,6 +23,7 @@ export function buildProgram(context: CommandContext): Command {
     .showHelpAfterError('(run with --help for usage)');
   addCompileCommands(program, context);
   addLiveCommands(program, context);
+  addCheckCommand(program, context);
   addAgentCommand(program, context);
   return program;
 }

@@ -1,8 +1,12 @@
-// ASG rules of one family -> iptables rules: one per destination element and port entry
-// (the plain form; merging is an optimisation for later), each naming its origin in a
-// comment. Identical rules (ignoring which ASG they came from) are emitted once, the first
-// wins. This runs for every rule of a cell, so it builds each rule exactly once.
-import { formatBlock } from '../model/address.js';
+// ASG rules of one family -> iptables rules: in the plain form one per destination element
+// and port entry, or (merged) the fewest per ASG rule; each names its origin in a comment.
+// Identical rules (ignoring which ASG they came from) are emitted once, the first wins. This
+// runs for every rule of a cell, so it builds each rule exactly once.
+import { type AddressBlock, type Family, formatBlock } from '../model/address.js';
+import type { IpSet } from '../ir/ipset.js';
+import { setMatch } from '../extensions/set.js';
+import { renderMatch } from '../extensions/registry.js';
+import { coalesceBlocks, portMatches, unionPorts } from './optimise.js';
 import type { AsgRule, FamilyAsgRule } from '../model/asg.js';
 import { comment } from '../extensions/comment.js';
 import { renderTarget } from '../extensions/targets.js';
@@ -52,8 +56,39 @@ export function asgRuleComment(asg: AsgRule): string {
   return asg.description === '' ? `${groupName}#${ruleIndex}` : `${groupName}#${ruleIndex} ${asg.description}`;
 }
 
+/**
+ * One ASG rule's selectors, merged: its TCP/UDP ports in the fewest --dport and multiport
+ * matches (at most 15 slots each).
+ */
+function mergedSelectors(asg: AsgRule, family: Family): Selector[] {
+  if ((asg.protocol !== 'tcp' && asg.protocol !== 'udp') || asg.ports.length < 2) return selectors(asg);
+  const protocol = { name: asg.protocol, negated: false };
+  return portMatches(asg.protocol, unionPorts(asg.ports)).map((match) => ({ protocol, match, key: renderMatch(match, family) }));
+}
+
+export interface AsgCompileOptions {
+  /**
+   * Merge within each ASG rule: its destinations into the fewest CIDRs or ranges, its ports
+   * into multiport matches. This is where a long destination list with several ports stops
+   * being destinations x ports rules.
+   */
+  readonly merge?: boolean;
+  /** Where a rule's (merged) destinations are this many or more, one ipset match replaces them. */
+  readonly sets?: SetMaker | undefined;
+}
+
+export interface SetMaker {
+  readonly minDestinations: number;
+  /** The set of exactly these addresses; undefined when a set cannot hold them. */
+  setFor(blocks: readonly AddressBlock[]): IpSet | undefined;
+}
+
 /** Compile the rules in order, skipping any rule equal to an earlier one. */
-export function compileAsgRules(asgRules: readonly FamilyAsgRule[], targetOf: (asg: AsgRule) => Target): Rule[] {
+export function compileAsgRules(
+  asgRules: readonly FamilyAsgRule[],
+  targetOf: (asg: AsgRule) => Target,
+  { merge = false, sets }: AsgCompileOptions = {},
+): Rule[] {
   // Destination text -> selector keys already emitted for it (no key strings to build per rule).
   const seen = new Map<string, Set<string>>();
   const rules: Rule[] = [];
@@ -63,17 +98,28 @@ export function compileAsgRules(asgRules: readonly FamilyAsgRule[], targetOf: (a
     const note = comment(asgRuleComment(asg));
     const origin = { kind: 'asg', ...asg.origin } as const;
     const targetKey = ` ${renderTarget(target)}`;
-    const ofRule = selectors(asg).map((selector) => ({ ...selector, key: `${selector.key}${targetKey}` }));
-    for (const block of share.destinations) {
-      const blockText = formatBlock(block);
+    const ofRule = (merge ? mergedSelectors(asg, share.family) : selectors(asg)).map((selector) => ({
+      ...selector,
+      key: `${selector.key}${targetKey}`,
+    }));
+    const merged = merge && share.destinations.length > 1 ? coalesceBlocks(share.family, share.destinations) : share.destinations;
+    // Merged blocks only where they are fewer: otherwise the rules stay as written.
+    const blocks = merged.length < share.destinations.length ? merged : share.destinations;
+    const set = sets !== undefined && blocks.length >= sets.minDestinations ? sets.setFor(merged) : undefined;
+    for (const block of set === undefined ? blocks : [undefined]) {
+      const blockText = block === undefined ? `set ${(set as IpSet).name}` : formatBlock(block);
       let emitted = seen.get(blockText);
       if (emitted === undefined) {
         emitted = new Set();
         seen.set(blockText, emitted);
       }
       const range: Match | undefined =
-        block.kind === 'range' ? { kind: 'iprange', destination: { block, negated: false } } : undefined;
-      const destination = block.kind === 'cidr' ? { block, negated: false } : undefined;
+        block === undefined
+          ? setMatch((set as IpSet).name)
+          : block.kind === 'range'
+            ? { kind: 'iprange', destination: { block, negated: false } }
+            : undefined;
+      const destination = block?.kind === 'cidr' ? { block, negated: false } : undefined;
       for (const { protocol, match, key } of ofRule) {
         if (emitted.has(key)) continue;
         emitted.add(key);

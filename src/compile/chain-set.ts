@@ -1,5 +1,5 @@
 // Chains being built for one family, refusing a name that two different owners would share.
-import type { Rule } from '../ir/ruleset.js';
+import type { ChainRule } from '../ir/ruleset.js';
 
 export interface CompileError {
   readonly message: string;
@@ -7,12 +7,16 @@ export interface CompileError {
 
 export class ChainSet {
   private readonly owners = new Map<string, string>();
-  readonly chains = new Map<string, readonly Rule[]>();
+  readonly chains = new Map<string, readonly ChainRule[]>();
 
-  constructor(private readonly errors: CompileError[]) {}
+  /** `optimise`, when given, rewrites every chain's rules (unless they come optimised already). */
+  constructor(
+    private readonly errors: CompileError[],
+    private readonly optimise?: (rules: readonly ChainRule[]) => readonly ChainRule[],
+  ) {}
 
   /** Define `name` for `owner` unless that owner already has it; `build` runs only when needed. */
-  define(name: string, owner: string, build: () => readonly Rule[]): void {
+  define(name: string, owner: string, build: () => readonly ChainRule[], { optimised = false } = {}): void {
     const existing = this.owners.get(name);
     if (existing === owner) return;
     if (existing !== undefined) {
@@ -22,6 +26,7 @@ export class ChainSet {
       return;
     }
     this.owners.set(name, owner);
-    this.chains.set(name, build());
+    const rules = build();
+    this.chains.set(name, optimised || this.optimise === undefined ? rules : this.optimise(rules));
   }
 }

@@ -3,11 +3,18 @@
 // ingest cache keeps an unchanged group's objects). Their text is then rendered once, too.
 import { GenerationalCache } from '../memo/generational.js';
 import type { FamilyAsgRule } from '../model/asg.js';
-import type { Rule } from '../ir/ruleset.js';
+import type { IpSet } from '../ir/ipset.js';
+import type { ChainRule } from '../ir/ruleset.js';
+
+/** The rules of a chain of ASG allows, and the ipsets they name. */
+export interface SharedAsgChain {
+  readonly rules: readonly ChainRule[];
+  readonly sets: readonly IpSet[];
+}
 
 export class CompileCache {
   readonly asgShares = new GenerationalCache<string, readonly FamilyAsgRule[]>();
-  readonly asgChains = new GenerationalCache<readonly FamilyAsgRule[], readonly Rule[]>();
+  readonly asgChains = new GenerationalCache<readonly FamilyAsgRule[], SharedAsgChain>();
 
   /** After each compile: forget what it did not use. */
   endRound(): void {

@@ -86,21 +86,26 @@ function compileFamily(context: FamilyContext, containers: readonly Container[])
         ],
       },
     ],
+    ...(context.sets && { sets: context.sets.sets }),
   };
 }
 
-/** With a cache, what the previous compile built from the same inputs is reused (the agent). */
-export function compileCell(
-  cell: CellPolicy,
-  names = new ChainNamer(cell.config.chainPrefix),
-  cache?: CompileCache,
-): Result<CompiledCell, CompileError[]> {
+export interface CompileOptions {
+  readonly names?: ChainNamer;
+  /** What the previous compile built from the same inputs is reused (the agent). */
+  readonly cache?: CompileCache;
+  /** Merge and drop rules without changing any verdict (src/compile/optimise.ts); default on. */
+  readonly optimise?: boolean;
+}
+
+export function compileCell(cell: CellPolicy, options: CompileOptions = {}): Result<CompiledCell, CompileError[]> {
+  const { names = new ChainNamer(cell.config.chainPrefix), cache, optimise = true } = options;
   const errors: CompileError[] = [];
   const asgs = new AsgIndex(cell.securityGroups);
   const c2c = new C2cIndex(cell.policies, cell.containers, cell.endpoints);
   const containers = [...cell.containers].sort((a, b) => compareBytewise(a.handle, b.handle));
   const [v4, v6] = FAMILIES.map((family) =>
-    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, cache), containers),
+    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, cache, optimise), containers),
   ) as [Ruleset, Ruleset];
   cache?.endRound();
   return errors.length > 0 ? fail(errors) : ok({ 4: v4, 6: v6 });

@@ -13,7 +13,7 @@ import type { Container, Lifecycle } from '../model/cell.js';
 import { lifecycleOf } from '../model/cell.js';
 import { compileAsgRules } from './asg-rules.js';
 import type { FamilyContext } from './family-context.js';
-import { acceptEstablished, layout, logPrefix, protocol, transport } from './rule-helpers.js';
+import { acceptEstablished, c2cOrigin, layout, logPrefix, protocol, transport } from './rule-helpers.js';
 
 function rateLimit(context: FamilyContext, container: Container): Rule[] {
   const limit = context.config.outboundConnections;
@@ -89,7 +89,7 @@ function c2cToOtherCells(context: FamilyContext, container: Container): Rule[] {
       policy.destination.ports.end,
     );
     const note = comment(`src:${policy.source.appGuid}_dst:${policy.destination.appGuid}`);
-    return [rule({ protocol: proto, matches: [...matches, note], target: jump(chain), origin: layout('c2c to another cell') })];
+    return [rule({ protocol: proto, matches: [...matches, note], target: jump(chain), origin: c2cOrigin(policy) })];
   });
 }
 
@@ -102,7 +102,7 @@ function asgAllows(context: FamilyContext, container: Container, lifecycle: Life
   if (!logged) {
     const shared = context.names.asgSet(lifecycle, setSpace);
     const owner = setSpace === undefined ? `the global ${lifecycle} ASGs` : `the ${lifecycle} ASGs of space ${setSpace}`;
-    context.chains.define(shared, owner, () => context.sharedAsgRules(asgRules));
+    context.chains.define(shared, owner, () => context.sharedAsgRules(asgRules), { optimised: true });
     return [rule({ target: jump(shared), origin: layout('asg') })];
   }
   // Logging needs the container's own log prefix, so its ASG rules go in its own chain.
@@ -122,7 +122,8 @@ function asgAllows(context: FamilyContext, container: Container, lifecycle: Life
     rule({ target: ACCEPT, origin }),
   ]);
   const targetOf = (asg: AsgRule) => (context.config.asgLogging || asg.log ? goTo(logChain) : ACCEPT);
-  return compileAsgRules(asgRules, targetOf);
+  // The chain is optimised as a whole when defined; only the sets must be made here.
+  return compileAsgRules(asgRules, targetOf, { merge: context.sets !== undefined, sets: context.setMaker([]) });
 }
 
 export function egressRules(context: FamilyContext, container: Container): Rule[] {

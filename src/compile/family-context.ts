@@ -5,9 +5,12 @@ import type { FamilyAsgRule } from '../model/asg.js';
 import { familyShare } from '../model/asg.js';
 import type { AsgcConfig, Container, Lifecycle } from '../model/cell.js';
 import { reject } from '../extensions/targets.js';
-import { type Rule, rule } from '../ir/ruleset.js';
-import { compileAsgRules } from './asg-rules.js';
-import type { CompileCache } from './compile-cache.js';
+import { type ChainRule, rule } from '../ir/ruleset.js';
+import { dropShadowed, optimiseRules } from './optimise.js';
+import { compileAsgRules, type SetMaker } from './asg-rules.js';
+import type { IpSet } from '../ir/ipset.js';
+import { SetRegistry } from './ipsets.js';
+import type { CompileCache, SharedAsgChain } from './compile-cache.js';
 import type { Target } from '../ir/targets.js';
 import { ACCEPT } from '../ir/targets.js';
 import type { AsgIndex } from './asg-index.js';
@@ -18,6 +21,8 @@ import { hostMatch, layout } from './rule-helpers.js';
 
 export class FamilyContext {
   readonly chains: ChainSet;
+  /** The ipsets of long destination lists, when configured (and optimising). */
+  readonly sets: SetRegistry | undefined;
   private readonly asgRulesBySet = new Map<string, readonly FamilyAsgRule[]>();
 
   constructor(
@@ -28,8 +33,25 @@ export class FamilyContext {
     readonly c2c: C2cIndex,
     errors: CompileError[],
     private readonly cache?: CompileCache,
+    readonly optimise = true,
   ) {
-    this.chains = new ChainSet(errors);
+    this.chains = new ChainSet(errors, optimise ? (rules) => optimiseRules(rules, family) : undefined);
+    const min = config.ipsetMinDestinations;
+    this.sets = optimise && min !== undefined ? new SetRegistry(config.chainPrefix, family, min, errors) : undefined;
+  }
+
+  /** What compileAsgRules needs to make sets, each also reported to `used`. */
+  setMaker(used: IpSet[]): SetMaker | undefined {
+    const registry = this.sets;
+    if (registry === undefined) return undefined;
+    return {
+      minDestinations: registry.minDestinations,
+      setFor: (blocks) => {
+        const set = registry.setFor(blocks);
+        if (set !== undefined) used.push(set);
+        return set;
+      },
+    };
   }
 
   address(container: Container): bigint | undefined {
@@ -60,10 +82,19 @@ export class FamilyContext {
     return rules;
   }
 
-  /** The rules of the chain a set's containers share (their ASG allows), built once per set. */
-  sharedAsgRules(asgRules: readonly FamilyAsgRule[]): readonly Rule[] {
-    const build = () => compileAsgRules(asgRules, () => ACCEPT);
-    return this.cache ? this.cache.asgChains.get(asgRules, [], build) : build();
+  /** The rules of the chain a set's containers share (their ASG allows), built (and optimised) once per set. */
+  sharedAsgRules(asgRules: readonly FamilyAsgRule[]): readonly ChainRule[] {
+    const build = (): SharedAsgChain => {
+      const sets: IpSet[] = [];
+      // Merged per ASG rule as they are built; what is left for the chain is shadowing.
+      const rules = compileAsgRules(asgRules, () => ACCEPT, { merge: this.optimise, sets: this.setMaker(sets) });
+      return { rules: this.optimise ? dropShadowed(rules, this.family) : rules, sets };
+    };
+    const dependencies = [this.optimise, this.config.ipsetMinDestinations, this.config.chainPrefix];
+    const chain = this.cache ? this.cache.asgChains.get(asgRules, dependencies, build) : build();
+    // A chain from the cache brings the sets it names with it.
+    for (const set of chain.sets) this.sets?.add(set);
+    return chain.rules;
   }
 
   /**

@@ -11,13 +11,13 @@ import { type Rule, rule } from '../ir/ruleset.js';
 import { ACCEPT, jump } from '../ir/targets.js';
 import type { C2cPolicy, Container } from '../model/cell.js';
 import type { FamilyContext } from './family-context.js';
-import { acceptEstablished, layout, logPrefix, transport } from './rule-helpers.js';
+import { acceptEstablished, c2cOrigin, layout, logPrefix, transport } from './rule-helpers.js';
 
 function c2cRules(context: FamilyContext, policy: C2cPolicy): Rule[] {
   const { source, destination } = policy;
   const { protocol: proto, matches } = transport(destination.protocol, destination.ports.start, destination.ports.end);
   const note = comment(`src:${source.appGuid}_dst:${destination.appGuid}`);
-  const origin = layout(`c2c ${source.appGuid} -> ${destination.appGuid}`);
+  const origin = c2cOrigin(policy);
   if (context.family === 6) {
     const chain = context.appAddresses('from', source.appGuid);
     return chain === undefined ? [] : [rule({ protocol: proto, matches: [...matches, note], target: jump(chain), origin })];

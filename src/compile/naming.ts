@@ -9,8 +9,8 @@ export const MAX_CHAIN_NAME_LENGTH = 28;
 const HASH_LENGTH = 8;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** 40 bits of SHA-256, in lower-case base32. */
-export function shortHash(key: string): string {
+/** The first 5 x `length` bits of SHA-256 (40 by default), in lower-case base32. */
+export function shortHash(key: string, length = HASH_LENGTH): string {
   const digest = createHash('sha256').update(key).digest();
   let bits = 0;
   let value = 0;
@@ -18,11 +18,11 @@ export function shortHash(key: string): string {
   for (const byte of digest) {
     value = (value << 8) | byte;
     bits += 8;
-    while (bits >= 5 && out.length < HASH_LENGTH) {
+    while (bits >= 5 && out.length < length) {
       out += BASE32[(value >>> (bits - 5)) & 31];
       bits -= 5;
     }
-    if (out.length === HASH_LENGTH) break;
+    if (out.length === length) break;
   }
   return out;
 }

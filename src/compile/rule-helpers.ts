@@ -5,9 +5,21 @@ import type { Match } from '../ir/matches.js';
 import { type AddressMatch, type ProtocolMatch, type Rule, type RuleOrigin, rule } from '../ir/ruleset.js';
 import { ACCEPT } from '../ir/targets.js';
 import { type Family, type ParsedAddress, hostCidr } from '../model/address.js';
+import type { C2cPolicy } from '../model/cell.js';
 
 export function layout(role: string): RuleOrigin {
   return { kind: 'layout', role };
+}
+
+/** The c2c policy a rule enforces. */
+export function c2cOrigin({ source, destination }: C2cPolicy): RuleOrigin {
+  return {
+    kind: 'c2c',
+    sourceApp: source.appGuid,
+    destinationApp: destination.appGuid,
+    protocol: destination.protocol,
+    ports: destination.ports,
+  };
 }
 
 export function protocol(name: string, negated = false): ProtocolMatch {

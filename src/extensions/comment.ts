@@ -41,4 +41,5 @@ export const commentExtension: MatchExtension<CommentMatch> = {
     // Read back exactly what the kernel holds (a comment cut at 255 bytes may end mid-character).
     return text === undefined ? undefined : { kind: 'comment', text };
   },
+  test: () => true,
 };

@@ -3,6 +3,8 @@
 // render and parse stay mirror images.
 import type { Family } from '../model/address.js';
 import type { Match } from '../ir/matches.js';
+import type { Packet } from '../check/packet.js';
+import type { IpSet } from '../ir/ipset.js';
 
 /** One option of a match as written: `[!] --name value...`. */
 export interface ParsedOption {
@@ -20,6 +22,18 @@ export interface MatchExtension<M extends Match> {
   render(match: M, family: Family): string;
   /** The normalised match, or undefined when asgc does not model this use of the module. */
   parse(options: readonly ParsedOption[], family: Family): M | undefined;
+  /** Whether the kernel's match would match the packet; undefined when that cannot be known. */
+  test(match: M, packet: Packet, context: MatchContext): boolean | undefined;
+}
+
+/** What a match may need besides the packet: the contents of the ipsets rules name. */
+export interface MatchContext {
+  readonly sets: ReadonlyMap<string, IpSet>;
+}
+
+/** `value` in [start, end], negated when the option was. */
+export function inSpan(value: number | bigint, start: number | bigint, end: number | bigint, negated: boolean): boolean {
+  return (value >= start && value <= end) !== negated;
 }
 
 export function negation(negated: boolean): string {

@@ -75,4 +75,6 @@ export const hashlimitExtension: MatchExtension<HashlimitMatch> = {
     if (expireMs === undefined) return undefined;
     return hashlimitMatch({ over, count: rate.count, unit: rate.unit, burst, modes, name, expireMs });
   },
+  // Rates are assumed not exceeded: --hashlimit-upto matches, --hashlimit-above does not.
+  test: (match) => match.over === 'upto',
 };

@@ -1,5 +1,6 @@
 // -m icmp (IPv4). Type 255 is the kernel's wildcard and prints as "any"; a code of
 // undefined means every code of the type (range 0-255), printed without "/code".
+import type { Packet } from '../check/packet.js';
 import type { IcmpMatch } from '../ir/matches.js';
 import { type MatchExtension, negation, optionsByName, parseInteger } from './extension.js';
 
@@ -80,4 +81,19 @@ export const icmpExtension: MatchExtension<IcmpMatch> = {
     if (spec.type === ICMP_ANY_TYPE) return { kind: 'icmp', type: ICMP_ANY_TYPE, negated: option.negated };
     return { kind: 'icmp', ...spec, negated: option.negated };
   },
+  test(match, packet) {
+    if (packet.protocol !== 1) return false;
+    if (match.type === ICMP_ANY_TYPE) return !match.negated;
+    return icmpTypeCodeMatches(match, packet);
+  },
 };
+
+/** The kernel's icmp_type_code_match: the type, and the code within the match's range (a missing code is 0-255). */
+export function icmpTypeCodeMatches(
+  match: { type: number; code?: number; negated: boolean },
+  packet: Packet,
+): boolean | undefined {
+  if (packet.icmpType === undefined || (match.code !== undefined && packet.icmpCode === undefined)) return undefined;
+  const code = match.code === undefined ? true : packet.icmpCode === match.code;
+  return (packet.icmpType === match.type && code) !== match.negated;
+}

@@ -1,7 +1,7 @@
 // -m icmp6 (IPv6). No wildcard type exists here: "any type" is expressed by leaving the match out.
 import type { Icmp6Match } from '../ir/matches.js';
 import { type MatchExtension, negation, optionsByName } from './extension.js';
-import { parseIcmpSpec } from './icmp.js';
+import { icmpTypeCodeMatches, parseIcmpSpec } from './icmp.js';
 
 /** libip6t_icmp6's names. */
 const ICMP6_NAMES: Readonly<Record<string, readonly [number, number?]>> = {
@@ -51,4 +51,6 @@ export const icmp6Extension: MatchExtension<Icmp6Match> = {
     const spec = option && parseIcmpSpec(option.values[0] ?? '', ICMP6_NAMES);
     return option && spec ? { kind: 'icmp6', ...spec, negated: option.negated } : undefined;
   },
+  // No wildcard type in ip6tables: 255 is type 255.
+  test: (match, packet) => (packet.protocol === 58 ? icmpTypeCodeMatches(match, packet) : false),
 };

@@ -1,7 +1,7 @@
 // -m iprange: --src-range before --dst-range, both ends printed as plain addresses.
 import type { AddressRangeCondition, IprangeMatch } from '../ir/matches.js';
 import { type Family, formatBlock, parseAddress, range } from '../model/address.js';
-import { type MatchExtension, negation, optionsByName, type ParsedOption } from './extension.js';
+import { inSpan, type MatchExtension, negation, optionsByName, type ParsedOption } from './extension.js';
 
 function rangeOption(name: string, condition: AddressRangeCondition | undefined): string {
   if (condition === undefined) return '';
@@ -34,5 +34,15 @@ export const iprangeExtension: MatchExtension<IprangeMatch> = {
     const destination = parseRange(byName.get('dst-range'), family);
     if (source === null || destination === null) return undefined;
     return { kind: 'iprange', ...(source && { source }), ...(destination && { destination }) };
+  },
+  test(match, packet) {
+    for (const [condition, address] of [
+      [match.source, packet.source],
+      [match.destination, packet.destination],
+    ] as const) {
+      if (condition !== undefined && !inSpan(address, condition.block.start, condition.block.end, condition.negated))
+        return false;
+    }
+    return true;
   },
 };

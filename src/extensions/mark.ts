@@ -42,4 +42,5 @@ export const markExtension: MatchExtension<MarkMatch> = {
     const parsed = option && parseValueMask(option.values[0] ?? '');
     return option && parsed ? markMatch(parsed.value, parsed.mask, option.negated) : undefined;
   },
+  test: (match, packet) => ((packet.mark & match.mask) >>> 0 === match.value) !== match.negated,
 };

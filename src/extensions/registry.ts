@@ -1,14 +1,17 @@
 // Match kind and module name -> the extension module that owns it.
 import type { Family } from '../model/address.js';
 import type { Match } from '../ir/matches.js';
+import type { Packet } from '../check/packet.js';
 import { commentExtension } from './comment.js';
-import type { MatchExtension } from './extension.js';
+import type { MatchContext, MatchExtension } from './extension.js';
 import { icmpExtension } from './icmp.js';
 import { icmp6Extension } from './icmp6.js';
 import { iprangeExtension } from './iprange.js';
 import { hashlimitExtension } from './hashlimit.js';
 import { limitExtension } from './limit.js';
 import { markExtension } from './mark.js';
+import { multiportExtension } from './multiport.js';
+import { setExtension } from './set.js';
 import { conntrackExtension, stateExtension } from './state.js';
 import { tcpExtension, udpExtension } from './tcp-udp.js';
 
@@ -17,8 +20,10 @@ type MatchOfKind<K extends Match['kind'], M = Match> = M extends Match ? (K exte
 type ExtensionFor = { [K in Match['kind']]: MatchExtension<MatchOfKind<K>> };
 
 const BY_KIND: ExtensionFor = {
+  set: setExtension,
   tcp: tcpExtension,
   udp: udpExtension,
+  multiport: multiportExtension,
   icmp: icmpExtension,
   icmp6: icmp6Extension,
   iprange: iprangeExtension,
@@ -36,6 +41,11 @@ const BY_MODULE = new Map<string, MatchExtension<Match>>(
 
 export function renderMatch(match: Match, family: Family): string {
   return (BY_KIND[match.kind] as MatchExtension<Match>).render(match, family);
+}
+
+/** Whether the match matches the packet, as the kernel's module decides; undefined when unknowable. */
+export function testMatch(match: Match, packet: Packet, context: MatchContext): boolean | undefined {
+  return (BY_KIND[match.kind] as MatchExtension<Match>).test(match, packet, context);
 }
 
 /** The extension for `-m <module>`, if asgc speaks it. */

@@ -42,6 +42,7 @@ function extension(kind: StateMatch['kind']): MatchExtension<StateMatch> {
         return undefined;
       return stateMatch(kind, states, given.negated);
     },
+    test: (match, packet) => match.states.includes(packet.state) !== match.negated,
   };
 }
 

@@ -1,6 +1,6 @@
 // -m tcp / -m udp: --sport before --dport, `a` for a:a, whole range 0:65535 omitted.
 import type { PortCondition, TcpUdpMatch } from '../ir/matches.js';
-import { type MatchExtension, negation, optionsByName, type ParsedOption, parseInteger } from './extension.js';
+import { inSpan, type MatchExtension, negation, optionsByName, type ParsedOption, parseInteger } from './extension.js';
 
 function portOption(name: string, condition: PortCondition | undefined): string {
   if (condition === undefined || (condition.start === 0 && condition.end === 65535 && !condition.negated)) return '';
@@ -27,6 +27,7 @@ function portCondition(option: ParsedOption | undefined): PortCondition | undefi
 }
 
 const ALIASES = { 'source-port': 'sport', 'destination-port': 'dport' };
+const PROTOCOL = { tcp: 6, udp: 17 } as const;
 const OPTIONS = { sport: 1, dport: 1, 'source-port': 1, 'destination-port': 1, 'tcp-flags': 2, syn: 0, 'tcp-option': 1 };
 
 function extension(kind: 'tcp' | 'udp'): MatchExtension<TcpUdpMatch> {
@@ -43,6 +44,18 @@ function extension(kind: 'tcp' | 'udp'): MatchExtension<TcpUdpMatch> {
       const dport = portCondition(byName.get('dport'));
       if (sport === null || dport === null) return undefined;
       return { kind, ...(sport && { sport }), ...(dport && { dport }) };
+    },
+    test(match, packet) {
+      if (packet.protocol !== PROTOCOL[kind]) return false;
+      for (const [condition, port] of [
+        [match.sport, packet.sourcePort],
+        [match.dport, packet.destinationPort],
+      ] as const) {
+        if (condition === undefined) continue;
+        if (port === undefined) return undefined;
+        if (!inSpan(port, condition.start, condition.end, condition.negated)) return false;
+      }
+      return true;
     },
   };
 }

@@ -33,6 +33,12 @@ const validateDocument = compileSchema({
     c2c_logging: { type: 'boolean' },
     denied_logs_per_sec: count(10000),
     accepted_udp_logs_per_sec: count(10000),
+    ipset_min_destinations: {
+      type: 'integer',
+      minimum: 2,
+      maximum: 1_000_000,
+      description: 'must be an integer from 2 to 1000000 (the fewest destinations an ASG rule moves into an ipset)',
+    },
     host_interfaces: {
       type: 'array',
       items: {
@@ -63,6 +69,7 @@ interface RawConfig {
   c2c_logging?: boolean;
   denied_logs_per_sec?: number;
   accepted_udp_logs_per_sec?: number;
+  ipset_min_destinations?: number;
   host_interfaces?: string[];
   overlay_network?: string;
   dns_servers?: string[];
@@ -142,6 +149,7 @@ export function ingestConfig(document: unknown, file: string): { config: AsgcCon
     ingressRouters: list('ingress_routers', raw.ingress_routers, cidrOf),
     ...(ingressTag !== undefined && ingressTag !== 0 && { ingressTag }),
     ...(outboundConnections && { outboundConnections }),
+    ...(raw.ipset_min_destinations !== undefined && { ipsetMinDestinations: raw.ipset_min_destinations }),
   };
   return { config, errors: sink.errors };
 }

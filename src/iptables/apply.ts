@@ -7,6 +7,9 @@ import { renderPlanScripts } from '../diff/script.js';
 import { type Dataplane, DataplaneError, RestoreError } from './dataplane.js';
 import { ownedStateMatches } from './live-check.js';
 import { parseSaveText, type SavedTable, savedTables } from './save-file.js';
+import type { SetDataplane } from '../ipset/dataplane.js';
+import { planSets, type SetPlan } from '../ipset/plan.js';
+import { parseSetSave, type SavedSet } from '../ipset/script.js';
 
 /** The live state could not be read as iptables-save output. */
 export class LiveStateError extends DataplaneError {}
@@ -59,9 +62,20 @@ export interface ApplyTimings {
   verifyMs: number;
 }
 
+/** What happened to asgc's ipsets of the family. */
+export interface SetOutcome {
+  readonly created: readonly string[];
+  readonly replaced: readonly string[];
+  readonly destroyed: readonly string[];
+  /** Unwanted sets the kernel would not destroy: someone else's rule still names them. */
+  readonly inUse: readonly string[];
+}
+
 export interface FamilyOutcome {
   readonly family: Family;
   readonly plan: Plan;
+  /** Present when the family uses ipsets, or used them before. */
+  readonly sets?: SetOutcome;
   /** The restore scripts that ran (none when nothing changed). */
   readonly scripts: readonly string[];
   /** How many times the live state was read (iptables-save). */
@@ -93,13 +107,81 @@ async function runPlan(dataplane: Dataplane, plan: Plan): Promise<string[]> {
   }
 }
 
+function setDataplaneOf(dataplane: Dataplane): SetDataplane {
+  if (dataplane.sets === undefined) throw new DataplaneError('the rules use ipsets, and this dataplane cannot manage them');
+  return dataplane.sets;
+}
+
+async function savedSets(sets: SetDataplane): Promise<ReadonlyMap<string, SavedSet>> {
+  const parsed = parseSetSave(await sets.save());
+  if (!parsed.ok) throw new LiveStateError(parsed.error);
+  return parsed.value;
+}
+
+/** What would be done to the family's sets before its rules are applied (undefined: it uses none). */
+export async function planFamilySets(dataplane: Dataplane, desired: Ruleset, ownership: Ownership): Promise<SetPlan | undefined> {
+  const wanted = desired.sets ?? [];
+  if (wanted.length === 0) return undefined;
+  return planSets(desired.family, ownership.prefix, wanted, await savedSets(setDataplaneOf(dataplane)));
+}
+
+/** One line on what happened to the sets, or undefined when nothing did. */
+export function describeSetOutcome(family: Family, sets: SetOutcome | undefined): string | undefined {
+  if (sets === undefined) return undefined;
+  const parts = [
+    sets.created.length > 0 && `created ${sets.created.join(' ')}`,
+    sets.replaced.length > 0 && `rebuilt and swapped ${sets.replaced.join(' ')}`,
+    sets.destroyed.length > 0 && `destroyed ${sets.destroyed.join(' ')}`,
+    sets.inUse.length > 0 && `kept ${sets.inUse.join(' ')} (unwanted, but a rule outside asgc's chains still names it)`,
+  ].filter((part): part is string => typeof part === 'string');
+  return parts.length === 0 ? undefined : `IPv${family} ipsets: ${parts.join('; ')}`;
+}
+
+/**
+ * The rules, with their ipsets: the sets they name are made (or repaired) first, and the sets
+ * no longer wanted are destroyed after the rules stopped naming them. Without sets on either
+ * side, ipset is never run.
+ */
 export async function applyFamily(
   dataplane: Dataplane,
   desired: Ruleset,
   ownership: Ownership,
   options: ApplyOptions = {},
 ): Promise<FamilyOutcome> {
+  const wanted = desired.sets ?? [];
+  let live: ReadonlyMap<string, SavedSet> | undefined;
+  let prepared: SetPlan | undefined;
+  if (wanted.length > 0) {
+    const sets = setDataplaneOf(dataplane);
+    live = await savedSets(sets);
+    prepared = planSets(desired.family, ownership.prefix, wanted, live);
+    if (prepared.problems.length > 0) throw new DataplaneError(prepared.problems.join('; '));
+    if (prepared.script !== '') await sets.restore(prepared.script);
+  }
+  const mentionedSets = { seen: (options.assumedLive?.sets?.length ?? 0) > 0 };
+  const outcome = await applyRules(dataplane, desired, ownership, options, mentionedSets);
+  if (prepared === undefined && !mentionedSets.seen) return outcome;
+  const sets = setDataplaneOf(dataplane);
+  const unwanted = planSets(desired.family, ownership.prefix, wanted, live ?? (await savedSets(sets))).unwanted;
+  const destroyed: string[] = [];
+  const inUse: string[] = [];
+  for (const name of unwanted) {
+    const result = await sets.destroy(name);
+    if (result === 'destroyed') destroyed.push(name);
+    else if (result === 'in use') inUse.push(name);
+  }
+  return { ...outcome, sets: { created: prepared?.created ?? [], replaced: prepared?.replaced ?? [], destroyed, inUse } };
+}
+
+async function applyRules(
+  dataplane: Dataplane,
+  desired: Ruleset,
+  ownership: Ownership,
+  options: ApplyOptions,
+  mentionedSets: { seen: boolean },
+): Promise<FamilyOutcome> {
   const family = desired.family;
+  const setReference = `--match-set ${ownership.prefix}s`;
   const timings: ApplyTimings = { readMs: 0, planMs: 0, restoreMs: 0, verifyMs: 0 };
   let reads = 0;
   let mark = performance.now();
@@ -110,7 +192,10 @@ export async function applyFamily(
   };
   const readPlan = async (key: 'readMs' | 'verifyMs') => {
     reads++;
-    const plan = await planFamily(dataplane, desired, ownership);
+    const text = await dataplane.save(family);
+    // Rules of asgc's that name its sets: the sets may need destroying once they are gone.
+    if (text.includes(setReference)) mentionedSets.seen = true;
+    const plan = planFromSaveText(text, desired, ownership);
     lap(key);
     return plan;
   };

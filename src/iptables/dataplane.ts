@@ -4,6 +4,7 @@
 // can record).
 import type { Family } from '../model/address.js';
 import { type Backend, inNamespace, tools } from './backend.js';
+import { IpsetCommand, type SetDataplane } from '../ipset/dataplane.js';
 import { type ProcessResult, runProcess } from './exec.js';
 
 export type Runner = (argv: readonly string[], input?: string) => Promise<ProcessResult>;
@@ -26,6 +27,8 @@ export interface Dataplane {
    * chain does not exist. The agent's canary: on nf_tables it reads only that chain.
    */
   listChain(family: Family, chain: string): Promise<readonly string[] | undefined>;
+  /** The kernel's ipsets in the same place; absent where sets cannot be managed. */
+  readonly sets?: SetDataplane;
 }
 
 export class DataplaneError extends Error {
@@ -83,12 +86,14 @@ export interface IptablesDataplaneOptions {
 
 export class IptablesDataplane implements Dataplane {
   private readonly run: Runner;
+  readonly sets: SetDataplane;
 
   constructor(
     readonly backend: Backend,
     private readonly options: IptablesDataplaneOptions = {},
   ) {
     this.run = options.run ?? defaultRunner;
+    this.sets = new IpsetCommand(options.namespace, this.run);
   }
 
   async save(family: Family): Promise<string> {

@@ -30,6 +30,14 @@ export interface Icmp6Match {
   readonly negated: boolean;
 }
 
+/** -m multiport: up to 15 slots, a range taking two; printed in the order given. */
+export interface MultiportMatch {
+  readonly kind: 'multiport';
+  readonly direction: 'sports' | 'dports' | 'ports';
+  readonly ports: readonly { readonly start: number; readonly end: number }[];
+  readonly negated: boolean;
+}
+
 export interface AddressRangeCondition {
   readonly block: RangeBlock;
   readonly negated: boolean;
@@ -94,5 +102,24 @@ export interface HashlimitMatch {
   readonly expireMs: number;
 }
 
+/** -m set --match-set: membership of the packet's source or destination in a named ipset. */
+export interface SetMatch {
+  readonly kind: 'set';
+  readonly name: string;
+  /** One direction per set dimension, as written: `dst`, `src` or e.g. `dst,src`. */
+  readonly directions: readonly ('src' | 'dst')[];
+  readonly negated: boolean;
+}
+
 export type Match =
-  TcpUdpMatch | IcmpMatch | Icmp6Match | IprangeMatch | CommentMatch | StateMatch | LimitMatch | MarkMatch | HashlimitMatch;
+  | SetMatch
+  | TcpUdpMatch
+  | MultiportMatch
+  | IcmpMatch
+  | Icmp6Match
+  | IprangeMatch
+  | CommentMatch
+  | StateMatch
+  | LimitMatch
+  | MarkMatch
+  | HashlimitMatch;

@@ -2,6 +2,7 @@
 // tables -> chains -> rules (IP-header fields, matches in order, target).
 import type { CidrBlock, Family } from '../model/address.js';
 import type { AsgRuleOrigin } from '../model/asg.js';
+import type { IpSet } from './ipset.js';
 import type { Match } from './matches.js';
 import type { Target } from './targets.js';
 
@@ -25,6 +26,13 @@ export interface ProtocolMatch {
 export type RuleOrigin =
   | ({ readonly kind: 'asg' } & AsgRuleOrigin)
   | { readonly kind: 'deny-network'; readonly list: 'always' | 'running' | 'staging' }
+  | {
+      readonly kind: 'c2c';
+      readonly sourceApp: string;
+      readonly destinationApp: string;
+      readonly protocol: string;
+      readonly ports: { readonly start: number; readonly end: number };
+    }
   | { readonly kind: 'layout'; readonly role: string };
 
 /** Absent fields may be left out or be undefined (hot paths build every rule with one shape). */
@@ -66,6 +74,8 @@ export interface Table {
 export interface Ruleset {
   readonly family: Family;
   readonly tables: readonly Table[];
+  /** The ipsets the rules reference that asgc owns, by name (compiled rulesets only). */
+  readonly sets?: readonly IpSet[];
 }
 
 export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {

@@ -82,6 +82,11 @@ export interface AsgcConfig {
   /** The mark CF's ingress path puts on router traffic to containers (IPv4). */
   readonly ingressTag?: number;
   readonly outboundConnections?: OutboundLimit;
+  /**
+   * An ASG rule with at least this many destinations (after merging) of one family matches
+   * them with one ipset (hash:net) instead of a rule per destination. Off when absent.
+   */
+  readonly ipsetMinDestinations?: number;
 }
 
 export const DEFAULT_CONFIG: AsgcConfig = {

@@ -1,10 +1,11 @@
-// Golden files: every scenario in rules/<name>/ compiles to golden/<name>/{iptables,ip6tables}.rules.
+// Golden files: every scenario in rules/<name>/ compiles to golden/<name>/{iptables,ip6tables}.rules
+// (and ipsets.rules when its rules name ipsets).
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Family } from '../model/address.js';
 import { FAMILIES } from '../model/address.js';
 import { readScenario, SCENARIO_FILES } from './files.js';
-import { compileScenario, describeProblem, renderCell, RULES_FILE } from './pipeline.js';
+import { compileScenario, describeProblem, IPSETS_FILE, renderCell, renderCellSets, RULES_FILE } from './pipeline.js';
 
 export type GoldenOutcome =
   | { readonly scenario: string; readonly status: 'same' | 'updated' }
@@ -71,17 +72,25 @@ export async function runGolden(rulesDir: string, goldenDir: string, update: boo
     }
     const rendered = renderCell(compiled.value.cell);
     const directory = join(goldenDir, scenario);
+    // Each output file and its text; undefined: the file must not exist (no ipsets).
+    const outputs: [string, string | undefined][] = [
+      ...(FAMILIES as Family[]).map((family): [string, string] => [RULES_FILE[family], rendered[family]]),
+      [IPSETS_FILE, renderCellSets(compiled.value.cell)],
+    ];
     const diffs: GoldenDiff[] = [];
-    for (const family of FAMILIES as Family[]) {
-      const file = join(directory, RULES_FILE[family]);
+    for (const [name, actual] of outputs) {
+      const file = join(directory, name);
       const expected = await readIfPresent(file);
-      if (expected !== rendered[family]) diffs.push({ file, lines: diffLines(expected ?? '', rendered[family]) });
+      if (expected !== actual) diffs.push({ file, lines: diffLines(expected ?? '', actual ?? '') });
     }
     if (diffs.length === 0) {
       outcomes.push({ scenario, status: 'same' });
     } else if (update) {
       await mkdir(directory, { recursive: true });
-      for (const family of FAMILIES) await writeFile(join(directory, RULES_FILE[family]), rendered[family]);
+      for (const [name, text] of outputs) {
+        if (text === undefined) await rm(join(directory, name), { force: true });
+        else await writeFile(join(directory, name), text);
+      }
       outcomes.push({ scenario, status: 'updated' });
     } else {
       outcomes.push({ scenario, status: 'differs', diffs });

@@ -2,9 +2,10 @@
 import { compileCell, type CompileError, type CompiledCell } from '../compile/compile.js';
 import { ingestScenario, type ScenarioTexts } from '../ingest/cell.js';
 import { formatInputError, type InputError } from '../ingest/input-error.js';
-import type { Family } from '../model/address.js';
+import { type Family, FAMILIES } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
-import type { AsgcConfig } from '../model/cell.js';
+import type { AsgcConfig, CellPolicy } from '../model/cell.js';
+import { renderSetScript } from '../ipset/script.js';
 import { renderRuleset } from '../render/save-text.js';
 
 export type ScenarioProblem =
@@ -14,14 +15,16 @@ export type ScenarioProblem =
 export interface CompiledScenario {
   readonly cell: CompiledCell;
   readonly config: AsgcConfig;
+  /** What it was compiled from (containers, policies), for questions about it (asgc check). */
+  readonly policy: CellPolicy;
 }
 
-export function compileScenario(texts: ScenarioTexts): Result<CompiledScenario, ScenarioProblem> {
+export function compileScenario(texts: ScenarioTexts, { optimise = true } = {}): Result<CompiledScenario, ScenarioProblem> {
   const cell = ingestScenario(texts);
   if (!cell.ok) return fail({ kind: 'input', errors: cell.error });
-  const compiled = compileCell(cell.value);
+  const compiled = compileCell(cell.value, { optimise });
   return compiled.ok
-    ? ok({ cell: compiled.value, config: cell.value.config })
+    ? ok({ cell: compiled.value, config: cell.value.config, policy: cell.value })
     : fail({ kind: 'compile', errors: compiled.error });
 }
 
@@ -36,3 +39,10 @@ export function describeProblem(problem: ScenarioProblem): string[] {
 }
 
 export const RULES_FILE: Record<Family, string> = { 4: 'iptables.rules', 6: 'ip6tables.rules' };
+/** The `ipset restore` script of the sets both families' rules name, when there are any. */
+export const IPSETS_FILE = 'ipsets.rules';
+
+export function renderCellSets(cell: CompiledCell, families: readonly Family[] = FAMILIES): string | undefined {
+  const sets = families.flatMap((family) => cell[family].sets ?? []);
+  return sets.length === 0 ? undefined : renderSetScript(sets);
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runProcess } from '../../src/iptables/exec.js';
 import { agentBenchmark } from './agent-cases.js';
+import { checkBenchmark } from './check-cases.js';
 import { applyBenchmark } from './apply-cases.js';
 import { generateCell } from './cell-generator.js';
 import { fmt, median } from './stats.js';
@@ -85,6 +86,9 @@ if (which === 'all' || which === 'compile') {
 }
 if (which === 'all' || which === 'apply') {
   await applyBenchmark(CONTAINERS, Number(process.env.BENCH_APPLY_RUNS ?? 3), ['nft', 'legacy'], [4, 6]);
+}
+if (which === 'all' || which === 'check') {
+  await checkBenchmark(CONTAINERS);
 }
 if (which === 'all' || which === 'agent') {
   await agentBenchmark(CONTAINERS, Number(process.env.BENCH_AGENT_RUNS ?? 5), Number(process.env.BENCH_SOAK_CYCLES ?? 200), [

@@ -4,14 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/main.js';
-
-async function asgc(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(['node', 'asgc', ...argv], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
+import { asgc } from '../support/cli.js';
 
 let work: string;
 beforeAll(async () => {
@@ -58,6 +51,25 @@ describe('asgc compile', () => {
     expect(await readFile(join(out, 'iptables.rules'), 'utf8')).toBe(
       await readFile('golden/deny-networks/iptables.rules', 'utf8'),
     );
+  });
+
+  it('writes and prints the ipsets the rules name, and says which a single family needs', async () => {
+    const out = join(work, 'out-ipsets');
+    const written = await asgc('compile', 'rules/partner-list-ipsets', '--out', out);
+    expect(written.code).toBe(0);
+    expect(written.stderr).toContain(`wrote ${join(out, 'ipsets.rules')}`);
+    const golden = await readFile('golden/partner-list-ipsets/ipsets.rules', 'utf8');
+    expect(await readFile(join(out, 'ipsets.rules'), 'utf8')).toBe(golden);
+    const both = await asgc('compile', 'rules/partner-list-ipsets');
+    expect(both.stdout.endsWith(`# asgc: the ipsets the rules name, for ipset restore (load them first)\n${golden}`)).toBe(true);
+    const v6 = await asgc('compile', 'rules/partner-list-ipsets', '--family', '6');
+    expect(v6.stdout).toMatch(
+      /^# asgc: load the ipsets first \(asgc compile --out DIR writes them\): asgc-s6-[a-z2-7]{12}\n\*filter\n/,
+    );
+    const bad = await scenarioWith({ 'containers.json': containers, 'config.json': { ipset_min_destinations: 1 } });
+    const refused = await asgc('compile', bad);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('config.json: /ipset_min_destinations: must be an integer from 2 to 1000000');
   });
 
   it('takes documents from flags instead of the directory', async () => {

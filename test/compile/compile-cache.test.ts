@@ -4,12 +4,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileCell } from '../../src/compile/compile.js';
 import { CompileCache } from '../../src/compile/compile-cache.js';
-import { ChainNamer } from '../../src/compile/naming.js';
 import { ingestContainers } from '../../src/ingest/containers.js';
 import { type GroupRulesCache, ingestSecurityGroups } from '../../src/ingest/security-groups.js';
 import { GenerationalCache } from '../../src/memo/generational.js';
-import { DEFAULT_CONFIG } from '../../src/model/cell.js';
-import { renderCell } from '../../src/scenario/pipeline.js';
+import { type AsgcConfig, DEFAULT_CONFIG } from '../../src/model/cell.js';
+import { renderCell, renderCellSets } from '../../src/scenario/pipeline.js';
 import { generateCell } from '../bench/cell-generator.js';
 
 const CONTAINERS = 12;
@@ -20,13 +19,16 @@ interface Caches {
   readonly compile: CompileCache;
 }
 
-function compile(changed: ReadonlySet<number>, caches?: Caches) {
+/** Every destination (the generated rules have one per family) as an ipset: sets must come back with cached chains. */
+const WITH_IPSETS = { ...DEFAULT_CONFIG, ipsetMinDestinations: 1 };
+
+function compile(changed: ReadonlySet<number>, caches?: Caches, config: AsgcConfig = DEFAULT_CONFIG) {
   const scenario = generateCell(CONTAINERS, SPACES, changed);
   const ingested = ingestSecurityGroups(scenario.securityGroups, 'security_groups.json', caches?.groups);
   caches?.groups.endRound();
   const { containers } = ingestContainers(scenario.containers, 'containers.json');
-  const cell = { securityGroups: ingested.groups, containers, policies: [], endpoints: new Map(), config: DEFAULT_CONFIG };
-  const result = compileCell(cell, new ChainNamer(DEFAULT_CONFIG.chainPrefix), caches?.compile);
+  const cell = { securityGroups: ingested.groups, containers, policies: [], endpoints: new Map(), config };
+  const result = compileCell(cell, caches ? { cache: caches.compile } : {});
   if (!result.ok) throw new Error(JSON.stringify(result.error));
   return result.value;
 }
@@ -45,13 +47,18 @@ describe('compiling with the caches of earlier compiles', () => {
       { minLength: 1, maxLength: 6 },
     );
     fc.assert(
-      fc.property(changes, (sequence) => {
+      fc.property(changes, fc.constantFrom(DEFAULT_CONFIG, WITH_IPSETS), (sequence, config) => {
         const caches = { groups: new GenerationalCache(), compile: new CompileCache() } as Caches;
-        for (const changed of sequence) expect(renderCell(compile(changed, caches))).toEqual(renderCell(compile(changed)));
+        for (const changed of sequence) {
+          const [cached, fresh] = [compile(changed, caches, config), compile(changed, undefined, config)];
+          expect(renderCell(cached)).toEqual(renderCell(fresh));
+          expect(renderCellSets(cached)).toEqual(renderCellSets(fresh));
+          if (config === WITH_IPSETS) expect(renderCellSets(fresh)).toBeDefined();
+        }
       }),
       { numRuns: 40 },
     );
-  });
+  }, 30_000);
 
   it("reuses the chains of unchanged groups and rebuilds the changed group's", () => {
     const caches = { groups: new GenerationalCache(), compile: new CompileCache() } as Caches;

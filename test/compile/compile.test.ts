@@ -258,7 +258,7 @@ describe('chain names', () => {
         return 'asgc-o-same';
       }
     })('asgc-');
-    const result = compileCell(cell([dns], [container('c1', ['10.255.0.2']), container('c2', ['10.255.0.3'])]), clash);
+    const result = compileCell(cell([dns], [container('c1', ['10.255.0.2']), container('c2', ['10.255.0.3'])]), { names: clash });
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error[0]?.message).toContain(
       'chain name asgc-o-same would be shared by container c1 and container c2',

@@ -24,6 +24,8 @@ function compiled(
       groups,
       handles.map((handle, i) => container(handle, [`10.255.0.${i + 2}`])),
     ),
+    // The planner's cases are written rule by rule, in the plain form.
+    { optimise: false },
   );
   if (!result.ok) throw new Error('compile failed');
   return result.value;

@@ -165,7 +165,9 @@ describe('normalisation: cosmetic differences are not changes', () => {
   });
 
   it.each([
-    [4, '-m set --match-set blocked src -j DROP'],
+    [4, '-m set --match-set blocked src --return-nomatch -j DROP'],
+    [4, '-m set --match-set blocked src,dst,src,dst,src,dst,src -j DROP'],
+    [4, '-m physdev --physdev-in eth0 -j DROP'],
     [4, '-p tcp -m tcp --tcp-flags SYN,ACK SYN -j DROP'],
     [4, '-j MASQUERADE'],
     [4, '-j LOG --log-prefix x --log-tcp-sequence'],

@@ -159,7 +159,7 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       await writeFile(path, text.replace('443,8443', '443,9443'));
       await cell.publish();
       await eventually(async () => (await cell.live(6)) === (await cell.expected(6)));
-      expect(await cell.live(6)).toContain('--dport 9443');
+      expect(await cell.live(6)).toMatch(/--dports? [0-9,:]*\b9443\b/);
       // A container removed from the metadata file, then added back.
       let removed: unknown;
       await cell.editContainers((containers) => {

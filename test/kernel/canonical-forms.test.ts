@@ -12,7 +12,9 @@ import { ACCEPT, DROP, RETURN, goTo, jump } from '../../src/ir/targets.js';
 import { BACKENDS } from '../../src/iptables/backend.js';
 import { type Family, FAMILIES, parseCidr, parseAddress, range as rangeBlock } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
-import { kernelTestsEnabled, restore, save, withNamespace } from '../support/kernel.js';
+import { setMatch } from '../../src/extensions/set.js';
+import { inNamespace } from '../../src/iptables/backend.js';
+import { kernelTestsEnabled, mustRun, restore, save, withNamespace } from '../support/kernel.js';
 
 function cidr(text: string) {
   const parsed = parseCidr(text);
@@ -27,6 +29,8 @@ function range(family: Family, from: string, to: string, negated = false) {
 }
 
 const tcp = { name: 'tcp', negated: false };
+/** Created in the namespace first: a rule cannot name a set that does not exist. */
+const SHAPE_SET = 'asgc-s4-shapes';
 const udp = { name: 'udp', negated: false };
 
 function shapes(family: Family): Rule[] {
@@ -54,6 +58,39 @@ function shapes(family: Family): Rule[] {
     rule({ inInterface: { name: 'eth0', negated: false }, outInterface: { name: 'veth+', negated: true }, target: ACCEPT }),
     rule({ protocol: { name: 'udp', negated: true }, target: ACCEPT }),
     rule({ protocol: tcp, matches: [{ kind: 'tcp', dport: { start: 80, end: 80, negated: false } }], target: ACCEPT }),
+    rule({
+      protocol: tcp,
+      matches: [
+        {
+          kind: 'multiport',
+          direction: 'dports',
+          ports: [
+            { start: 443, end: 443 },
+            { start: 80, end: 80 },
+            { start: 8000, end: 9000 },
+          ],
+          negated: false,
+        },
+      ],
+      target: ACCEPT,
+    }),
+    rule({
+      protocol: udp,
+      matches: [{ kind: 'multiport', direction: 'sports', ports: [{ start: 53, end: 53 }], negated: true }],
+      target: ACCEPT,
+    }),
+    rule({
+      protocol: tcp,
+      matches: [
+        {
+          kind: 'multiport',
+          direction: 'ports',
+          ports: [1, 3, 5, 7, 9, 11, 13].map((start) => ({ start, end: start + 1 })).concat([{ start: 15, end: 15 }]),
+          negated: false,
+        },
+      ],
+      target: ACCEPT,
+    }),
     rule({
       protocol: tcp,
       matches: [
@@ -120,6 +157,23 @@ function shapes(family: Family): Rule[] {
       ],
       target: ACCEPT,
     }),
+    rule({
+      protocol: tcp,
+      matches: [
+        setMatch(SHAPE_SET),
+        {
+          kind: 'multiport',
+          direction: 'dports',
+          ports: [
+            { start: 443, end: 443 },
+            { start: 8000, end: 8080 },
+          ],
+          negated: false,
+        },
+      ],
+      target: ACCEPT,
+    }),
+    rule({ matches: [{ kind: 'set', name: SHAPE_SET, directions: ['src'], negated: true }], target: DROP }),
     rule({ target: jump('asgc-other') }),
     rule({ target: goTo('asgc-other') }),
     rule({ matches: [comment('no target')] }),
@@ -152,6 +206,9 @@ describe.skipIf(!enabled)('the renderer prints what iptables-save prints', () =>
     async ({ backend, family }) => {
       const text = renderRuleset(ruleset(family));
       await withNamespace(async (namespace) => {
+        await mustRun(
+          inNamespace(namespace, ['ipset', 'create', SHAPE_SET, 'hash:net', 'family', family === 4 ? 'inet' : 'inet6']),
+        );
         const loaded = await restore(namespace, backend, family, text);
         expect(loaded.code, loaded.stderr).toBe(0);
         expect(await save(namespace, backend, family)).toBe(text);

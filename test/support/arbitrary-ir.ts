@@ -50,6 +50,13 @@ export function matchArbitrary(family: Family): fc.Arbitrary<Match> {
           .map(({ code, ...rest }) => (code === undefined ? rest : { ...rest, code }));
   return fc.oneof(
     fc
+      .record({
+        name: fc.stringMatching(/^[a-zA-Z][a-zA-Z0-9_.-]{0,30}$/),
+        directions: fc.array(fc.constantFrom('src' as const, 'dst' as const), { minLength: 1, maxLength: 3 }),
+        negated: fc.boolean(),
+      })
+      .map((fields) => ({ kind: 'set' as const, ...fields })),
+    fc
       .tuple(
         fc.constantFrom('tcp' as const, 'udp' as const),
         fc.option(portCondition, { nil: undefined }),
@@ -60,6 +67,16 @@ export function matchArbitrary(family: Family): fc.Arbitrary<Match> {
         ...(sport && { sport }),
         ...(dport && { dport }),
       })),
+    fc
+      .record({
+        direction: fc.constantFrom('sports' as const, 'dports' as const, 'ports' as const),
+        ports: fc.array(
+          fc.tuple(port, port).map(([a, b]) => (a === b ? { start: a, end: a } : { start: Math.min(a, b), end: Math.max(a, b) })),
+          { minLength: 1, maxLength: 7 },
+        ),
+        negated: fc.boolean(),
+      })
+      .map((fields) => ({ kind: 'multiport' as const, ...fields })),
     icmp,
     fc
       .tuple(

@@ -47,9 +47,12 @@ export function cell(
   return { securityGroups, containers, policies: [], endpoints: new Map(), config: { ...DEFAULT_CONFIG, ...config }, ...more };
 }
 
-/** Compile and render; throws on compile errors. */
-export function compileText(policy: CellPolicy): { 4: string; 6: string } {
-  const compiled = compileCell(policy);
+/**
+ * Compile and render; throws on compile errors. The plain form (no optimiser) by default: these
+ * tests are about the layout, rule by rule; the optimiser has tests of its own.
+ */
+export function compileText(policy: CellPolicy, { optimise = false } = {}): { 4: string; 6: string } {
+  const compiled = compileCell(policy, { optimise });
   if (!compiled.ok) throw new Error(compiled.error.map((e) => e.message).join('\n'));
   return renderCell(compiled.value);
 }

@@ -11,5 +11,6 @@ export function withRestore(
     save: (family) => base.save(family),
     listChain: (family, chain) => base.listChain(family, chain),
     restore: (family, script) => restore(family, script, base),
+    ...(base.sets && { sets: base.sets }),
   };
 }

@@ -5,6 +5,7 @@ import { runProcess, type ProcessResult } from '../../src/iptables/exec.js';
 import { type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
 import { defaultRunner, type Runner } from '../../src/iptables/dataplane.js';
 import type { Family } from '../../src/model/address.js';
+import { parseSetSave, type SavedSet } from '../../src/ipset/script.js';
 
 function commandExists(name: string): boolean {
   try {
@@ -24,8 +25,9 @@ function probe(): string | undefined {
     'ip6tables-nft-restore',
     'ip6tables-legacy-restore',
     'python3',
+    'ipset',
   ]) {
-    if (!commandExists(tool)) return `${tool} is not installed (apt-get install -y iptables iproute2 python3)`;
+    if (!commandExists(tool)) return `${tool} is not installed (apt-get install -y iptables iproute2 python3 ipset)`;
   }
   return undefined;
 }
@@ -88,4 +90,11 @@ export function recordingRunner(): { run: Runner; commands: string[][] } {
       return defaultRunner(argv, input);
     },
   };
+}
+
+/** The namespace's ipsets as `ipset save` prints them: name -> members. */
+export async function savedSets(namespace: string): Promise<Map<string, SavedSet>> {
+  const parsed = parseSetSave((await mustRun(inNamespace(namespace, ['ipset', 'save']))).stdout);
+  if (!parsed.ok) throw new Error(parsed.error);
+  return parsed.value;
 }

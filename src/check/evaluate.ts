@@ -1,0 +1,293 @@
+// A packet through a ruleset with iptables' first-match semantics: rules in order, jumps and
+// gotos, RETURN, the built-in chain's policy at its end, MARK setting the mark for what follows,
+// LOG passing on. Every match is decided by its extension module (src/extensions). A rule whose
+// outcome cannot be known (a foreign module, an interface the packet does not name) makes the
+// verdict "unknown": the evaluator never guesses.
+import type { MatchContext } from '../extensions/extension.js';
+import { testMatch } from '../extensions/registry.js';
+import type { IpSet } from '../ir/ipset.js';
+import type { Chain, ChainRule, InterfaceMatch, Rule, Ruleset } from '../ir/ruleset.js';
+import { type AddressBlock, blockContains } from '../model/address.js';
+import { type Packet, protocolNumber } from './packet.js';
+
+export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT' | 'unknown';
+
+/** Where a rule sits: its chain and its 1-based number there, as `iptables -L --line-numbers` counts. */
+export interface RulePlace {
+  readonly chain: string;
+  readonly index: number;
+  readonly rule: ChainRule;
+}
+
+export interface TraceStep extends RulePlace {
+  readonly result: 'no match' | 'match' | 'unknown';
+}
+
+export interface Decision {
+  readonly verdict: Verdict;
+  /** REJECT's --reject-with. */
+  readonly rejectWith?: string;
+  /** The rule that decided; absent when a built-in chain's policy did (or the verdict is unknown). */
+  readonly decidedBy?: RulePlace;
+  /** The rules that jumped (or went) to the deciding rule's chain, outermost first. */
+  readonly via: readonly RulePlace[];
+  /** Why, in words: the policy that decided, or what could not be evaluated. */
+  readonly reason: string;
+  /** Every rule visited, in order (empty unless asked for). */
+  readonly trace: readonly TraceStep[];
+  /** The packet's mark at the end (MARK targets change it). */
+  readonly mark: number;
+}
+
+export interface EvaluateOptions {
+  /** The built-in chain the packet enters: FORWARD for container traffic, INPUT for the cell itself. */
+  readonly hook: string;
+  /** Record every rule visited (costs time at cell scale). */
+  readonly trace?: boolean;
+}
+
+/** A bound against chains that loop (the kernel refuses them; a parsed file might not). */
+const MAX_DEPTH = 64;
+
+type Outcome = boolean | undefined;
+
+/** Three-valued AND: false wins, then unknown. */
+function and(a: Outcome, b: () => Outcome): Outcome {
+  if (a === false) return false;
+  const other = b();
+  if (other === false) return false;
+  return a === undefined || other === undefined ? undefined : true;
+}
+
+function addressMatches(
+  condition: { block: AddressBlock; negated: boolean } | undefined,
+  packet: Packet,
+  value: bigint,
+): boolean {
+  return condition === undefined || blockContains(condition.block, packet.family, value) !== condition.negated;
+}
+
+function interfaceMatches(condition: InterfaceMatch | undefined, name: string | undefined): Outcome {
+  if (condition === undefined) return true;
+  const wildcard = condition.name.endsWith('+');
+  const stem = wildcard ? condition.name.slice(0, -1) : condition.name;
+  if (wildcard && stem === '') return !condition.negated;
+  if (name === undefined) return undefined;
+  return (wildcard ? name.startsWith(stem) : name === stem) !== condition.negated;
+}
+
+function protocolMatches(rule: Rule, packet: Packet): Outcome {
+  if (rule.protocol === undefined) return true;
+  const number = protocolNumber(rule.protocol.name);
+  if (number === undefined) return undefined;
+  return (number === 0 || number === packet.protocol) !== rule.protocol.negated;
+}
+
+/** Whether a rule's conditions all hold for the packet. */
+export function ruleMatches(rule: ChainRule, packet: Packet, context: MatchContext = NO_SETS): Outcome {
+  if (rule.kind === 'opaque') return undefined;
+  if (!addressMatches(rule.source, packet, packet.source) || !addressMatches(rule.destination, packet, packet.destination))
+    return false;
+  let outcome: Outcome = protocolMatches(rule, packet);
+  outcome = and(outcome, () => interfaceMatches(rule.inInterface, packet.inInterface));
+  outcome = and(outcome, () => interfaceMatches(rule.outInterface, packet.outInterface));
+  for (const match of rule.matches) {
+    if (outcome === false) return false;
+    outcome = and(outcome, () => testMatch(match, packet, context));
+  }
+  return outcome;
+}
+
+/** Why a rule's outcome is unknown, in words. */
+function whyUnknown(rule: ChainRule, context: MatchContext): string {
+  if (rule.kind === 'opaque') return 'uses what asgc does not model, so it cannot be evaluated';
+  const set = rule.matches.find((match) => match.kind === 'set' && !context.sets.has(match.name));
+  if (set?.kind === 'set') return `names ipset ${set.name}, whose members are not known (with --saved, give --saved-sets)`;
+  if (rule.inInterface !== undefined || rule.outInterface !== undefined)
+    return 'matches on an interface the packet does not name (give --in-interface / --out-interface)';
+  return 'cannot be evaluated for this packet';
+}
+
+/**
+ * A run of rules that each match one host address and nothing else (the per-container dispatch
+ * of asgc-forward: a thousand `-d <container> -j ...`): indexed, so a packet finds its rule
+ * without being compared with every other container's. Only used when no trace is asked for.
+ */
+interface DispatchRun {
+  readonly end: number;
+  readonly field: 'source' | 'destination';
+  /** Host address -> positions of its rules in the run, ascending. */
+  readonly positions: ReadonlyMap<bigint, readonly number[]>;
+}
+
+/** Shorter runs are walked: an index would not pay for itself. */
+const MIN_DISPATCH_RUN = 8;
+
+function hostField(rule: ChainRule, family: Ruleset['family']): { field: 'source' | 'destination'; value: bigint } | undefined {
+  if (rule.kind !== 'rule' || rule.matches.length > 0 || rule.protocol || rule.inInterface || rule.outInterface) return undefined;
+  const fields = (['source', 'destination'] as const).filter((field) => rule[field] !== undefined);
+  const field = fields.length === 1 ? fields[0] : undefined;
+  const condition = field === undefined ? undefined : rule[field];
+  if (field === undefined || condition === undefined || condition.negated || condition.block.kind !== 'cidr') return undefined;
+  const block = condition.block;
+  if (block.family !== family || block.prefixLength !== (family === 4 ? 32 : 128)) return undefined;
+  return { field, value: block.address };
+}
+
+/** For every rule position inside a long enough run, the run (undefined elsewhere). */
+function dispatchRuns(chain: Chain, family: Ruleset['family']): (DispatchRun | undefined)[] | undefined {
+  const runs: (DispatchRun | undefined)[] = new Array(chain.rules.length);
+  let found = false;
+  let start = 0;
+  while (start < chain.rules.length) {
+    const first = hostField(chain.rules[start] as ChainRule, family);
+    let end = start + 1;
+    while (
+      first !== undefined &&
+      end < chain.rules.length &&
+      hostField(chain.rules[end] as ChainRule, family)?.field === first.field
+    )
+      end++;
+    if (first !== undefined && end - start >= MIN_DISPATCH_RUN) {
+      const positions = new Map<bigint, number[]>();
+      for (let index = start; index < end; index++) {
+        const value = (hostField(chain.rules[index] as ChainRule, family) as { value: bigint }).value;
+        const list = positions.get(value);
+        if (list === undefined) positions.set(value, [index]);
+        else list.push(index);
+      }
+      const run: DispatchRun = { end, field: first.field, positions };
+      runs.fill(run, start, end);
+      found = true;
+    }
+    start = end;
+  }
+  return found ? runs : undefined;
+}
+
+interface Frame {
+  readonly chain: Chain;
+  next: number;
+  /** The rule that jumped here (undefined for the hook). */
+  readonly caller: RulePlace | undefined;
+}
+
+const NO_SETS: MatchContext = { sets: new Map() };
+
+export interface EvaluatorOptions {
+  readonly table?: string;
+  /** The ipsets rules may name; default: the ruleset's own (compiled rulesets carry theirs). */
+  readonly sets?: readonly IpSet[];
+}
+
+export class Evaluator {
+  private readonly chains: ReadonlyMap<string, Chain>;
+  private readonly context: MatchContext;
+  private readonly runs = new Map<Chain, (DispatchRun | undefined)[] | undefined>();
+
+  constructor(
+    private readonly ruleset: Ruleset,
+    { table = 'filter', sets = ruleset.sets ?? [] }: EvaluatorOptions = {},
+  ) {
+    const found = ruleset.tables.find((candidate) => candidate.name === table);
+    this.chains = new Map((found?.chains ?? []).map((chain) => [chain.name, chain]));
+    this.context = { sets: new Map(sets.map((set) => [set.name, set])) };
+  }
+
+  /** The chain's dispatch runs, found the first time a packet enters it. */
+  private runsOf(chain: Chain): (DispatchRun | undefined)[] | undefined {
+    if (!this.runs.has(chain)) this.runs.set(chain, dispatchRuns(chain, this.ruleset.family));
+    return this.runs.get(chain);
+  }
+
+  /** The next position at or after `from` whose rule may match: runs skipped to the packet's own rule. */
+  private nextCandidate(chain: Chain, from: number, packet: Packet): number {
+    const run = this.runsOf(chain)?.[from];
+    if (run === undefined) return from;
+    const positions = run.positions.get(packet.family === this.ruleset.family ? packet[run.field] : -1n);
+    const next = positions?.find((position) => position >= from);
+    return next ?? run.end;
+  }
+
+  evaluate(packet: Packet, options: EvaluateOptions): Decision {
+    const trace: TraceStep[] = [];
+    let current: Packet = packet.mark >>> 0 === packet.mark ? packet : { ...packet, mark: packet.mark >>> 0 };
+    const hook = this.chains.get(options.hook);
+    const finish = (
+      verdict: Verdict,
+      reason: string,
+      stack: readonly Frame[],
+      decidedBy?: RulePlace,
+      rejectWith?: string,
+    ): Decision => ({
+      verdict,
+      ...(rejectWith !== undefined && { rejectWith }),
+      ...(decidedBy !== undefined && { decidedBy }),
+      via: stack.flatMap((frame) => (frame.caller ? [frame.caller] : [])),
+      reason,
+      trace,
+      mark: current.mark,
+    });
+    if (hook === undefined) return finish('ACCEPT', `chain ${options.hook} is empty: its policy is ACCEPT`, []);
+    const stack: Frame[] = [{ chain: hook, next: 0, caller: undefined }];
+    while (stack.length > 0) {
+      const frame = stack[stack.length - 1] as Frame;
+      // A trace lists every rule visited, so it walks them all.
+      if (!options.trace) frame.next = this.nextCandidate(frame.chain, frame.next, current);
+      const rule = frame.chain.rules[frame.next];
+      if (rule === undefined) {
+        stack.pop();
+        if (stack.length === 0) {
+          const policy = frame.chain.policy ?? 'ACCEPT';
+          return finish(policy, `the policy of ${frame.chain.name} (${policy})`, []);
+        }
+        continue;
+      }
+      frame.next++;
+      const place: RulePlace = { chain: frame.chain.name, index: frame.next, rule };
+      const outcome = ruleMatches(rule, current, this.context);
+      if (options.trace) trace.push({ ...place, result: outcome === undefined ? 'unknown' : outcome ? 'match' : 'no match' });
+      if (outcome === undefined)
+        return finish('unknown', `${place.chain} rule ${place.index} ${whyUnknown(rule, this.context)}`, stack, place);
+      if (!outcome || rule.kind === 'opaque') continue;
+      const target = rule.target;
+      if (target === undefined) continue;
+      switch (target.kind) {
+        case 'verdict':
+          if (target.verdict === 'RETURN') {
+            stack.pop();
+            if (stack.length === 0) {
+              const policy = frame.chain.policy ?? 'ACCEPT';
+              return finish(policy, `RETURN from ${frame.chain.name}: its policy (${policy})`, [], place);
+            }
+            continue;
+          }
+          return finish(target.verdict, target.verdict, stack, place);
+        case 'REJECT':
+          return finish('REJECT', 'REJECT', stack, place, target.with);
+        case 'jump':
+        case 'goto': {
+          const next = this.chains.get(target.chain);
+          if (next === undefined)
+            return finish(
+              'unknown',
+              `${place.chain} rule ${place.index} jumps to ${target.chain}, which is not in the ruleset`,
+              stack,
+              place,
+            );
+          if (stack.length >= MAX_DEPTH) return finish('unknown', `chains nest deeper than ${MAX_DEPTH} (a loop?)`, stack, place);
+          // A goto replaces this chain: RETURN from the target goes back to our caller.
+          if (target.kind === 'goto') stack.pop();
+          stack.push({ chain: next, next: 0, caller: place });
+          continue;
+        }
+        case 'MARK':
+          current = { ...current, mark: ((current.mark & ~target.mask) ^ target.value) >>> 0 };
+          continue;
+        case 'LOG':
+          continue;
+      }
+    }
+    return finish('unknown', 'internal error: the walk ended without a verdict', []);
+  }
+}

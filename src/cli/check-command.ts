@@ -1,0 +1,230 @@
+// asgc check: "can this container reach X?" answered from the rules themselves: compiled from a
+// scenario, or read from a live iptables-save dump.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { type Decision, Evaluator, type RulePlace } from '../check/evaluate.js';
+import { describePolicy, policyOf } from '../check/explain.js';
+import { type CheckProtocol, type CheckQuestion, packetFor } from '../check/query.js';
+import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
+import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
+import type { IpSet } from '../ir/ipset.js';
+import { fail, ok, type Result } from '../model/result.js';
+import type { Ruleset } from '../ir/ruleset.js';
+import type { Family } from '../model/address.js';
+import type { Container } from '../model/cell.js';
+import { renderRuleSpec } from '../render/save-text.js';
+import {
+  type CommandContext,
+  type DocumentOptions,
+  EXIT,
+  loadScenario,
+  withDocumentOptions,
+  withOptimizeOption,
+} from './common.js';
+
+interface CheckOptions extends DocumentOptions {
+  container: string;
+  to?: string;
+  from?: string;
+  toHost?: boolean;
+  proto: CheckProtocol;
+  port?: number;
+  sourcePort?: number;
+  icmpType?: { type: number; code: number };
+  mark?: number;
+  inInterface?: string;
+  outInterface?: string;
+  saved?: string;
+  savedSets?: string;
+  trace?: boolean;
+}
+
+/** `ipset save` output as the evaluator's sets; sets it cannot model are left out, with a note. */
+async function readSavedSets(file: string): Promise<Result<{ sets: IpSet[]; notes: string[] }, string>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return fail(`cannot be read: ${(error as Error).message}`);
+  }
+  const parsed = parseSetSave(text);
+  if (!parsed.ok) return parsed;
+  const sets: IpSet[] = [];
+  const notes: string[] = [];
+  for (const saved of parsed.value.values()) {
+    const set = ipSetOfSaved(saved);
+    if (set.ok) sets.push(set.value);
+    else notes.push(`${set.error}: rules naming it are unknown`);
+  }
+  return ok({ sets, notes });
+}
+
+function integer(min: number, max: number) {
+  return (text: string) => {
+    const value = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
+    if (!(value >= min && value <= max)) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return value;
+  };
+}
+
+function icmpType(text: string): { type: number; code: number } {
+  const [type, code = '0', extra] = text.split('/');
+  const [t, c] = [integer(0, 255)(type ?? ''), integer(0, 255)(code)];
+  if (extra !== undefined) throw new InvalidArgumentError('must be TYPE or TYPE/CODE');
+  return { type: t, code: c };
+}
+
+const VERDICT_WORD = { ACCEPT: 'ALLOWED', DROP: 'DENIED (dropped)', REJECT: 'DENIED', unknown: 'UNKNOWN' } as const;
+
+function place(where: RulePlace, family: Family): string {
+  const spec = where.rule.kind === 'opaque' ? where.rule.text : renderRuleSpec(where.rule, family);
+  return `${where.chain} rule ${where.index}: ${spec}`;
+}
+
+function report(decision: Decision, summary: string, family: Family, container: Container | undefined, trace: boolean): string {
+  const lines = [
+    `${VERDICT_WORD[decision.verdict]}  ${summary} (IPv${family}${container ? `, container ${container.handle}` : ''}, a new connection)`,
+  ];
+  if (decision.decidedBy) lines.push(`  decided by ${place(decision.decidedBy, family)}`);
+  else lines.push(`  decided by ${decision.reason}`);
+  const policy = policyOf(decision);
+  if (policy) lines.push(`  policy: ${describePolicy(policy)}`);
+  if (decision.verdict === 'unknown') lines.push(`  why unknown: ${decision.reason}`);
+  const path = [...decision.via, ...(decision.decidedBy ? [decision.decidedBy] : [])].map(
+    (step) => `${step.chain} ${step.index}`,
+  );
+  if (path.length > 0) lines.push(`  path: ${path.join(' -> ')}`);
+  if (trace) {
+    lines.push('  every rule visited:');
+    for (const step of decision.trace) lines.push(`    ${step.result.padEnd(8)} ${place(step, family)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function json(decision: Decision, summary: string, family: Family, container: Container | undefined, trace: boolean): string {
+  const where = (step: RulePlace) => ({
+    chain: step.chain,
+    index: step.index,
+    rule: step.rule.kind === 'opaque' ? step.rule.text : renderRuleSpec(step.rule, family),
+  });
+  return `${JSON.stringify(
+    {
+      verdict: decision.verdict,
+      allowed: decision.verdict === 'ACCEPT',
+      packet: summary,
+      family,
+      ...(container && { container: container.handle }),
+      ...(decision.rejectWith && { rejectWith: decision.rejectWith }),
+      decidedBy: decision.decidedBy ? where(decision.decidedBy) : null,
+      policy: policyOf(decision) ?? null,
+      via: decision.via.map(where),
+      reason: decision.reason,
+      ...(trace && { trace: decision.trace.map((step) => ({ ...where(step), result: step.result })) }),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+export function addCheckCommand(program: Command, context: CommandContext): void {
+  const { io, setExit } = context;
+  withOptimizeOption(
+    withDocumentOptions(
+      program
+        .command('check')
+        .description('say whether a packet is allowed, which rule decides and which policy that rule comes from')
+        .argument('[scenario-dir]', 'the scenario to compile (optional with --saved when --container is an address)'),
+    ),
+  )
+    .requiredOption('--container <handle|ip>', 'the container the question is about')
+    .option('--to <ip>', 'traffic from the container to this address')
+    .option('--from <ip>', 'traffic from this address to the container (c2c, ingress)')
+    .option('--to-host', 'the --to address is the cell itself (host access, the INPUT chain)')
+    .addOption(
+      new Option('--proto <protocol>', 'tcp, udp, icmp or icmpv6').choices(['tcp', 'udp', 'icmp', 'icmpv6']).default('tcp'),
+    )
+    .addOption(new Option('--port <n>', 'destination port (tcp, udp)').argParser(integer(1, 65535)))
+    .addOption(new Option('--source-port <n>', 'source port (default 40000)').argParser(integer(1, 65535)))
+    .addOption(new Option('--icmp-type <T[/C]>', 'ICMP type and code (default echo request)').argParser(icmpType))
+    .addOption(
+      new Option('--mark <n>', 'the mark the packet arrives with (c2c from other cells: the source tag)').argParser(
+        integer(0, 0xffffffff),
+      ),
+    )
+    .option('--in-interface <name>', 'the interface the packet comes in by')
+    .option(
+      '--out-interface <name>',
+      'the interface it leaves by (default: the first host interface for traffic out of the cell)',
+    )
+    .option('--saved <file>', 'check this iptables-save (or ip6tables-save) dump instead of compiling')
+    .option('--saved-sets <file>', 'with --saved: the `ipset save` output holding the sets its rules name')
+    .option('--trace', 'list every rule the packet meets')
+    .action(async (directory: string | undefined, options: CheckOptions) => {
+      if (directory === undefined && options.saved === undefined) {
+        io.stderr('asgc check: give a scenario directory, or --saved FILE\n');
+        return setExit(EXIT.usage);
+      }
+      const scenario = directory === undefined ? undefined : await loadScenario(context, directory, options);
+      if (directory !== undefined && scenario === undefined) return;
+      const question: CheckQuestion = {
+        container: options.container,
+        protocol: options.proto,
+        ...(options.to !== undefined && { to: options.to }),
+        ...(options.from !== undefined && { from: options.from }),
+        ...(options.toHost && { toHost: true }),
+        ...(options.port !== undefined && { port: options.port }),
+        ...(options.sourcePort !== undefined && { sourcePort: options.sourcePort }),
+        ...(options.icmpType !== undefined && { icmp: options.icmpType }),
+        ...(options.mark !== undefined && { mark: options.mark }),
+        ...(options.inInterface !== undefined && { inInterface: options.inInterface }),
+        ...(options.outInterface !== undefined && { outInterface: options.outInterface }),
+      };
+      const asked = packetFor(question, scenario?.policy.containers ?? [], scenario?.config.hostInterfaces ?? []);
+      if (!asked.ok) {
+        io.stderr(`asgc check: ${asked.error}\n`);
+        return setExit(EXIT.usage);
+      }
+      const { packet, hook, container, summary } = asked.value;
+      if (scenario !== undefined && container === undefined)
+        io.stderr(`asgc check: note: ${options.container} is not a container of this cell; checking the packet as given\n`);
+      let ruleset: Ruleset;
+      let sets: IpSet[] | undefined;
+      if (options.saved !== undefined) {
+        let text: string;
+        try {
+          text = await readFile(options.saved, 'utf8');
+        } catch (error) {
+          io.stderr(`${options.saved}: cannot be read: ${(error as Error).message}\n`);
+          return setExit(EXIT.invalid);
+        }
+        const read = rulesetFromSaveText(text, packet.family, options.saved);
+        if (!read.ok) {
+          io.stderr(read.error.map((line) => `${line}\n`).join(''));
+          return setExit(EXIT.invalid);
+        }
+        ruleset = read.value;
+        sets = [];
+        if (options.savedSets !== undefined) {
+          const loaded = await readSavedSets(options.savedSets);
+          if (!loaded.ok) {
+            io.stderr(`${options.savedSets}: ${loaded.error}\n`);
+            return setExit(EXIT.invalid);
+          }
+          for (const note of loaded.value.notes) io.stderr(`asgc check: note: ${note}\n`);
+          sets = loaded.value.sets;
+        }
+      } else {
+        ruleset = (scenario as NonNullable<typeof scenario>).cell[packet.family];
+      }
+      const decision = new Evaluator(ruleset, sets === undefined ? {} : { sets }).evaluate(packet, {
+        hook,
+        trace: options.trace === true || options.json === true,
+      });
+      io.stdout(
+        options.json
+          ? json(decision, summary, packet.family, container, options.trace === true)
+          : report(decision, summary, packet.family, container, options.trace === true),
+      );
+      setExit(decision.verdict === 'ACCEPT' ? EXIT.ok : decision.verdict === 'unknown' ? EXIT.unknown : EXIT.denied);
+    });
+}
