@@ -2,10 +2,9 @@
 // and port entry, or (merged) the fewest per ASG rule; each names its origin in a comment.
 // Identical rules (ignoring which ASG they came from) are emitted once, the first wins. This
 // runs for every rule of a cell, so it builds each rule exactly once.
-import { type AddressBlock, type Family, formatBlock } from '../model/address.js';
+import { type AddressBlock, formatBlock } from '../model/address.js';
 import type { IpSet } from '../ir/ipset.js';
 import { setMatch } from '../extensions/set.js';
-import { renderMatch } from '../extensions/registry.js';
 import { coalesceBlocks, portMatches, unionPorts } from './optimise.js';
 import type { AsgRule, FamilyAsgRule } from '../model/asg.js';
 import { comment } from '../extensions/comment.js';
@@ -60,10 +59,22 @@ export function asgRuleComment(asg: AsgRule): string {
  * One ASG rule's selectors, merged: its TCP/UDP ports in the fewest --dport and multiport
  * matches (at most 15 slots each).
  */
-function mergedSelectors(asg: AsgRule, family: Family): Selector[] {
+function mergedSelectors(asg: AsgRule): Selector[] {
   if ((asg.protocol !== 'tcp' && asg.protocol !== 'udp') || asg.ports.length < 2) return selectors(asg);
-  const protocol = { name: asg.protocol, negated: false };
-  return portMatches(asg.protocol, unionPorts(asg.ports)).map((match) => ({ protocol, match, key: renderMatch(match, family) }));
+  const name = asg.protocol;
+  const protocol = { name, negated: false };
+  return portMatches(name, unionPorts(asg.ports)).map((match) => ({ protocol, match, key: portKey(name, match) }));
+}
+
+/**
+ * A merged port match's identity among one family's selectors, in selectors()' form for a
+ * single span (so equal rules of the two forms are one), naming the protocol for a multiport
+ * match (which reads the same for tcp and udp).
+ */
+function portKey(protocol: 'tcp' | 'udp', match: Match): string {
+  if (match.kind === 'multiport')
+    return `${protocol} multiport ${match.ports.map(({ start, end }) => `${start}:${end}`).join(',')}`;
+  return match.kind === 'tcp' || match.kind === 'udp' ? `${protocol} ${match.dport?.start}:${match.dport?.end}` : protocol;
 }
 
 export interface AsgCompileOptions {
@@ -98,7 +109,7 @@ export function compileAsgRules(
     const note = comment(asgRuleComment(asg));
     const origin = { kind: 'asg', ...asg.origin } as const;
     const targetKey = ` ${renderTarget(target)}`;
-    const ofRule = (merge ? mergedSelectors(asg, share.family) : selectors(asg)).map((selector) => ({
+    const ofRule = (merge ? mergedSelectors(asg) : selectors(asg)).map((selector) => ({
       ...selector,
       key: `${selector.key}${targetKey}`,
     }));

@@ -318,7 +318,8 @@ interface Facts {
   readonly source: Interval | 'any' | undefined;
   readonly destination: Interval | 'any' | undefined;
   readonly ports: readonly PortSpan[];
-  readonly header: string;
+  /** Protocol, in and out interface as text ('' when absent), negation included. */
+  readonly header: readonly [string, string, string];
   /** Its matches as rendered (comments aside), worked out when first needed. */
   readonly rendered: () => ReadonlySet<string>;
 }
@@ -332,7 +333,7 @@ function factsOf(rule: Rule, family: Family): Facts {
     source: addressSet(rule, 'source'),
     destination: addressSet(rule, 'destination'),
     ports: destinationPorts(rule)?.spans ?? ALL_PORTS,
-    header: `${text(rule.protocol)} ${text(rule.inInterface)} ${text(rule.outInterface)}`,
+    header: [text(rule.protocol), text(rule.inInterface), text(rule.outInterface)],
     rendered: () =>
       (rendered ??= new Set(rule.matches.filter((match) => match.kind !== 'comment').map((match) => textOf(match, family)))),
   };
@@ -343,8 +344,8 @@ function covers(wide: Facts, narrow: Facts, family: Family): boolean {
   if (wide.source === undefined || narrow.source === undefined || !within(narrow.source, wide.source)) return false;
   if (wide.destination === undefined || narrow.destination === undefined || !within(narrow.destination, wide.destination))
     return false;
-  const [protocol, inInterface, outInterface] = wide.header.split(' ');
-  const [narrowProtocol, narrowIn, narrowOut] = narrow.header.split(' ');
+  const [protocol, inInterface, outInterface] = wide.header;
+  const [narrowProtocol, narrowIn, narrowOut] = narrow.header;
   if (
     (protocol !== '' && protocol !== narrowProtocol) ||
     (inInterface !== '' && inInterface !== narrowIn) ||

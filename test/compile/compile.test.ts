@@ -106,6 +106,25 @@ describe('chain layout', () => {
     ]);
   });
 
+  it('keeps a udp port list apart from the same tcp port list to the same place (optimised)', () => {
+    const both = securityGroup(
+      'both',
+      [
+        { protocol: 'tcp', destination: '192.0.2.53', ports: '53,853' },
+        { protocol: 'udp', destination: '192.0.2.53', ports: '53,853' },
+        { protocol: 'tcp', destination: '192.0.2.53', ports: '53-54' },
+        { protocol: 'tcp', destination: '192.0.2.53', ports: '53,54' },
+      ],
+      { runningDefault: true },
+    );
+    const text = compileText(cell([both], [container('c1', ['10.255.0.2'])]), { optimise: true })[4];
+    expect(chainRules(text, 'asgc-r-global')).toEqual([
+      '-d 192.0.2.53/32 -p tcp -m multiport --dports 53,853 -m comment --comment "both#0" -j ACCEPT',
+      '-d 192.0.2.53/32 -p udp -m multiport --dports 53,853 -m comment --comment "both#1" -j ACCEPT',
+      '-d 192.0.2.53/32 -p tcp -m tcp --dport 53:54 -m comment --comment "both#2" -j ACCEPT',
+    ]);
+  });
+
   it('splits destinations by family: an IPv4-only rule adds nothing to ip6tables', () => {
     const v4only = securityGroup('v4', [{ protocol: 'all', destination: '0.0.0.0-9.255.255.255' }], { runningDefault: true });
     const text = compileText(cell([v4only], [container('c1', ['10.255.0.2', '2001:db8:3000::2'])]));

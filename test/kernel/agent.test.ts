@@ -14,7 +14,8 @@ import { defaultRunner, type Runner, runnerWithEnv } from '../../src/iptables/da
 import type { Family } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { makeCertificates, SERVER_NAME, type TestCertificates } from '../support/certs.js';
-import { kernelTestsEnabled, mustRun, save } from '../support/kernel.js';
+import { kernelTestsEnabled, mustRun, save, savedSets } from '../support/kernel.js';
+import { formatSetMember } from '../../src/ir/ipset.js';
 import { FakePolicyServer } from '../support/policy-server.js';
 import { compileDirectory } from '../support/scenarios.js';
 
@@ -180,6 +181,61 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       expect((await http(agent, 'POST', '/force-sync?container=nobody')).status).toBe(404);
       expect((await http(agent, 'GET', '/force-sync')).status).toBe(405);
       expect(log.entries.some((entry) => entry.event === 'sync.cycle' && entry.fields.status === 'applied')).toBe(true);
+    } finally {
+      await agent.close();
+      await cell.destroy();
+    }
+  }, 60_000);
+
+  it('with ipsets: makes the sets before the rules, follows a changed list with a new set and retires the old one', async () => {
+    const cell = new Cell();
+    await cell.create('partner-list-ipsets');
+    const log = new MemoryLogger();
+    const agent = await Agent.start(cell.settings(), { log });
+    /** The namespace's sets of asgc's, and those the expected compile names, with sorted members. */
+    const sets = async () => {
+      const live = [...(await savedSets(cell.namespace)).values()].map((set) => [set.name, [...set.members].sort()]);
+      const expected = (await compileDirectory(cell.expectedDirectory)).cell;
+      const wanted = ([4, 6] as const)
+        .flatMap((family) => expected[family].sets ?? [])
+        .map((set) => [set.name, set.members.map(formatSetMember).sort()]);
+      const byName = (entries: (string | string[])[][]) =>
+        Object.fromEntries(entries.sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+      return { live: byName(live), wanted: byName(wanted) };
+    };
+    const converged = async () => {
+      const { live, wanted } = await sets();
+      return (
+        (await cell.live(4)) === (await cell.expected(4)) &&
+        (await cell.live(6)) === (await cell.expected(6)) &&
+        JSON.stringify(live) === JSON.stringify(wanted)
+      );
+    };
+    try {
+      await eventually(healthy(agent));
+      await eventually(converged);
+      const before = Object.keys((await sets()).wanted);
+      // The partner list loses its first host: a new set for it, the old one destroyed.
+      const path = join(cell.expectedDirectory, 'security_groups.json');
+      const document = JSON.parse(await readFile(path, 'utf8')) as { security_groups: { rules: string }[] };
+      const group = document.security_groups[0] as { rules: string };
+      const rules = JSON.parse(group.rules) as { destination: string }[];
+      (rules[0] as { destination: string }).destination = (rules[0] as { destination: string }).destination
+        .split(',')
+        .slice(1)
+        .join(',');
+      group.rules = JSON.stringify(rules);
+      await writeFile(path, JSON.stringify(document));
+      await cell.publish();
+      await eventually(
+        async () => (await converged()) && JSON.stringify(Object.keys((await sets()).wanted)) !== JSON.stringify(before),
+      );
+      const after = Object.keys((await sets()).live);
+      expect(after.filter((name) => !before.includes(name))).toHaveLength(1);
+      expect(before.filter((name) => !after.includes(name))).toHaveLength(1);
+      expect(
+        log.entries.some((entry) => entry.event === 'sync.ipsets' && String(entry.fields.message).includes('destroyed')),
+      ).toBe(true);
     } finally {
       await agent.close();
       await cell.destroy();

@@ -102,7 +102,22 @@ export function asgWorld({ portBase, icmpTypes }: WorldOptions) {
   const groups: fc.Arbitrary<RawGroup[]> = fc
     .array(
       fc.record({
-        rules: fc.array(rule, { minLength: 1, maxLength: 4 }),
+        // Some tcp/udp rules get a twin of the other protocol (same places, same ports): the
+        // two must never be taken for one.
+        rules: fc
+          .array(rule, { minLength: 1, maxLength: 4 })
+          .chain((rules) =>
+            fc
+              .subarray(rules)
+              .map((twinned) => [
+                ...rules,
+                ...twinned.flatMap((raw) =>
+                  raw.protocol === 'tcp' || raw.protocol === 'udp'
+                    ? [{ ...raw, protocol: raw.protocol === 'tcp' ? ('udp' as const) : ('tcp' as const) }]
+                    : [],
+                ),
+              ]),
+          ),
         running_default: fc.boolean(),
         staging_default: fc.boolean(),
         running_space_guids: fc.subarray(SPACES),
