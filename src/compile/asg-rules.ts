@@ -50,6 +50,18 @@ function selectors(asg: AsgRule): Selector[] {
   }
 }
 
+// An ASG rule's comment, made once for both families (and for every compile that reuses the rule).
+const comments = new WeakMap<AsgRule, Match>();
+
+function commentOf(asg: AsgRule): Match {
+  let note = comments.get(asg);
+  if (note === undefined) {
+    note = comment(asgRuleComment(asg));
+    comments.set(asg, note);
+  }
+  return note;
+}
+
 export function asgRuleComment(asg: AsgRule): string {
   const { groupName, ruleIndex } = asg.origin;
   return asg.description === '' ? `${groupName}#${ruleIndex}` : `${groupName}#${ruleIndex} ${asg.description}`;
@@ -106,7 +118,7 @@ export function compileAsgRules(
   for (const share of asgRules) {
     const asg = share.rule;
     const target = targetOf(asg);
-    const note = comment(asgRuleComment(asg));
+    const note = commentOf(asg);
     const origin = { kind: 'asg', ...asg.origin } as const;
     const targetKey = ` ${renderTarget(target)}`;
     const ofRule = (merge ? mergedSelectors(asg) : selectors(asg)).map((selector) => ({

@@ -52,6 +52,9 @@ function iprangeField(match: Match, field: Field) {
  */
 function addressSet(rule: Rule, field: Field): Interval | 'any' | undefined {
   const plain = rule[field];
+  // Most rules have no iprange at all: no arrays to build for them (this runs for every rule).
+  if (!rule.matches.some((match) => match.kind === 'iprange'))
+    return plain === undefined ? 'any' : plain.negated ? undefined : rangeOf(plain.block);
   const other = field === 'source' ? 'destination' : 'source';
   const ranged = rule.matches.filter((match) => iprangeField(match, field) !== undefined);
   if (ranged.length > 1 || (plain !== undefined && ranged.length > 0)) return undefined;
