@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asgc } from '../support/cli.js';
-import { kernelTestsEnabled, save, withNamespace } from '../support/kernel.js';
+import { inNamespace } from '../../src/iptables/backend.js';
+import { kernelTestsEnabled, mustRun, save, withNamespace } from '../support/kernel.js';
 
 let work: string;
 beforeAll(async () => {
@@ -95,4 +96,36 @@ describe.skipIf(!enabled)('asgc apply and diff on a namespace', () => {
     },
     60_000,
   );
+
+  it('makes the ipsets first, says so, and shows a drifted set as pending until apply swaps it back', async () => {
+    await withNamespace(async (namespace) => {
+      const scenario = 'rules/partner-list-ipsets';
+      const applied = await asgc('apply', scenario, '--netns', namespace, '--backend', 'nft');
+      expect(applied.code, applied.stderr).toBe(0);
+      expect(applied.stdout).toMatch(/^IPv4 ipsets: created( asgc-s4-[a-z2-7]{12}){4}$/m);
+      expect(applied.stdout).toMatch(/^IPv6 ipsets: created asgc-s6-[a-z2-7]{12}$/m);
+      expect(await asgc('diff', scenario, '--netns', namespace)).toEqual({
+        code: 0,
+        stdout: 'IPv4: up to date\nIPv6: up to date\n',
+        stderr: '',
+      });
+      const set = /created (asgc-s4-[a-z2-7]{12})/.exec(applied.stdout)?.[1] as string;
+      await mustRun(inNamespace(namespace, ['ipset', 'add', set, '192.0.2.99']));
+      const pending = await asgc('diff', scenario, '--netns', namespace);
+      expect(pending).toEqual({
+        code: 3,
+        stdout: `ipsets: rebuild and swap ${set}\nIPv4: up to date\nIPv6: up to date\n`,
+        stderr: '',
+      });
+      const script = await asgc('diff', scenario, '--netns', namespace, '--script');
+      expect(script.stdout).toMatch(
+        new RegExp(`^# asgc: ipset restore input, run before the rules\ncreate ${set}-n hash:net family inet maxelem 65536\n`),
+      );
+      expect(script.stdout).toContain(`swap ${set}-n ${set}\ndestroy ${set}-n\n`);
+      expect((await asgc('apply', scenario, '--netns', namespace)).stdout).toBe(
+        `IPv4 ipsets: rebuilt and swapped ${set}\nIPv4: up to date\nIPv6: up to date\n`,
+      );
+      expect((await asgc('diff', scenario, '--netns', namespace)).code).toBe(0);
+    });
+  }, 60_000);
 });
