@@ -29,8 +29,18 @@ const C2C_COMMENT = /^src:(\S+)_dst:(\S+)$/;
 function sourceOf(rule: ChainRule): PolicySource | undefined {
   if (rule.kind === 'opaque') return undefined;
   const origin = rule.origin;
-  if (origin?.kind === 'asg')
-    return { kind: 'asg', groupName: origin.groupName, groupGuid: origin.groupGuid, ruleIndex: origin.ruleIndex };
+  if (origin?.kind === 'asg') {
+    // The description is in the comment only (cut as the kernel keeps it).
+    const text = rule.matches.find((match) => match.kind === 'comment')?.text;
+    const description = text === undefined ? undefined : ASG_COMMENT.exec(text)?.[3];
+    return {
+      kind: 'asg',
+      groupName: origin.groupName,
+      groupGuid: origin.groupGuid,
+      ruleIndex: origin.ruleIndex,
+      ...(description && { description }),
+    };
+  }
   if (origin?.kind === 'c2c') return { ...origin, kind: 'c2c' };
   if (origin?.kind === 'deny-network') return { kind: 'deny-network', list: origin.list };
   for (const match of rule.matches) {
