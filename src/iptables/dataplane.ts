@@ -5,16 +5,11 @@
 import type { Family } from '../model/address.js';
 import { type Backend, inNamespace, tools } from './backend.js';
 import { IpsetCommand, type SetDataplane } from '../ipset/dataplane.js';
-import { type ProcessResult, runProcess } from './exec.js';
+import { DataplaneError } from './dataplane-error.js';
+import { defaultRunner, type Runner } from './exec.js';
 
-export type Runner = (argv: readonly string[], input?: string) => Promise<ProcessResult>;
-
-export const defaultRunner: Runner = (argv, input) => runProcess(argv, input === undefined ? {} : { input });
-
-/** A Runner that adds environment variables (e.g. a private XTABLES_LOCKFILE). */
-export function runnerWithEnv(env: Readonly<Record<string, string>>): Runner {
-  return (argv, input) => runProcess(argv, input === undefined ? { env } : { input, env });
-}
+export { defaultRunner, type Runner, runnerWithEnv } from './exec.js';
+export { DataplaneError } from './dataplane-error.js';
 
 export interface Dataplane {
   readonly backend: Backend;
@@ -29,10 +24,6 @@ export interface Dataplane {
   listChain(family: Family, chain: string): Promise<readonly string[] | undefined>;
   /** The kernel's ipsets in the same place; absent where sets cannot be managed. */
   readonly sets?: SetDataplane;
-}
-
-export class DataplaneError extends Error {
-  override readonly name = 'DataplaneError';
 }
 
 /** A failed iptables-restore, with the failing line of the script and the lines around it. */

@@ -37,3 +37,13 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
     child.stdin.end(options.input ?? '');
   });
 }
+
+/** How the edges run a command: one place that tests can record or fault. */
+export type Runner = (argv: readonly string[], input?: string) => Promise<ProcessResult>;
+
+export const defaultRunner: Runner = (argv, input) => runProcess(argv, input === undefined ? {} : { input });
+
+/** A Runner that adds environment variables (e.g. a private XTABLES_LOCKFILE). */
+export function runnerWithEnv(env: Readonly<Record<string, string>>): Runner {
+  return (argv, input) => runProcess(argv, input === undefined ? { env } : { input, env });
+}
