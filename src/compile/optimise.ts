@@ -261,6 +261,11 @@ function mergeRuns(
   return result;
 }
 
+/** Rate matches keep a bucket per rule: two such rules merged would share one, and limit differently. */
+function hasRateBucket(rule: Rule): boolean {
+  return rule.matches.some((match) => match.kind === 'limit' || match.kind === 'hashlimit');
+}
+
 function coalesceAddresses(rules: readonly ChainRule[], family: Family, field: Field): ChainRule[] {
   const ids = new TextIds(family);
   return mergeRuns(
@@ -270,7 +275,7 @@ function coalesceAddresses(rules: readonly ChainRule[], family: Family, field: F
     // shadowing removes anyway.
     (rule) => {
       const set = addressSet(rule, field);
-      return set === undefined || set === 'any' ? undefined : ruleKey(rule, ids, { field });
+      return set === undefined || set === 'any' || hasRateBucket(rule) ? undefined : ruleKey(rule, ids, { field });
     },
     (group) => {
       const sets = group.map((rule) => addressSet(rule, field) as Interval | 'any');
@@ -288,7 +293,7 @@ function mergePorts(rules: readonly ChainRule[], family: Family): ChainRule[] {
     family,
     (rule) => {
       const ports = destinationPorts(rule);
-      return ports === undefined ? undefined : ruleKey(rule, ids, { matchAt: ports.at });
+      return ports === undefined || hasRateBucket(rule) ? undefined : ruleKey(rule, ids, { matchAt: ports.at });
     },
     (group) => {
       const first = group[0] as Rule;

@@ -7,6 +7,7 @@ import { Evaluator } from '../../src/check/evaluate.js';
 import type { Packet } from '../../src/check/packet.js';
 import { optimiseRules } from '../../src/compile/optimise.js';
 import { comment } from '../../src/extensions/comment.js';
+import { limitMatch } from '../../src/extensions/limit.js';
 import { stateMatch } from '../../src/extensions/state.js';
 import type { Match } from '../../src/ir/matches.js';
 import { type Chain, type ChainRule, type Rule, type Ruleset, rule } from '../../src/ir/ruleset.js';
@@ -314,6 +315,22 @@ describe('what the optimiser makes of', () => {
     expect(split).toHaveLength(2);
     expect(split[0]).toContain('--dports 1000,1002,1004,1006,1008,1010,1012,1014,1016,1018,1020,1022,1024,1026,1028 ');
     expect(render(optimiseRules([accept('192.0.2.1', 22, 'a#0'), accept('192.0.2.2', 22, 'b#0')], 4))).toHaveLength(2);
+  });
+
+  it('never merges rate-limited rules: each keeps its own bucket', () => {
+    const limited = (destination: string): Rule => ({
+      ...accept(destination, 443),
+      matches: [limitMatch(1, 'sec', 1), { kind: 'tcp', dport: { start: 443, end: 443, negated: false } }, comment('big-list#0')],
+    });
+    const rules = [
+      limited('192.0.2.1'),
+      limited('192.0.2.0'),
+      {
+        ...limited('192.0.2.1'),
+        matches: [limitMatch(1, 'sec', 1), { kind: 'tcp', dport: { start: 80, end: 80, negated: false } }, comment('big-list#0')],
+      } as Rule,
+    ];
+    expect(optimiseRules(rules, 4)).toEqual(rules);
   });
 
   it('a rule an earlier one covers goes; one after a MARK or a jump stays', () => {
