@@ -3,7 +3,7 @@
 // container never synced before gets a default-deny egress chain (REJECT only) until its
 // rules compile. Pure: desired IR + what was last applied -> the IR to apply.
 import { reject } from '../extensions/targets.js';
-import type { IpSet } from '../ir/ipset.js';
+import { byName, type IpSet } from '../ir/ipset.js';
 import { type Chain, type ChainRule, type Ruleset, rule } from '../ir/ruleset.js';
 
 export interface HeldChains {
@@ -69,5 +69,5 @@ function setsNamedBy(chains: readonly Chain[], known: readonly IpSet[]): IpSet[]
       if (entry.kind === 'rule') for (const match of entry.matches) if (match.kind === 'set') named.add(match.name);
   const sets = new Map<string, IpSet>();
   for (const set of known) if (named.has(set.name) && !sets.has(set.name)) sets.set(set.name, set);
-  return [...sets.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return [...sets.values()].sort(byName);
 }

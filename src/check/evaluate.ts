@@ -136,28 +136,23 @@ function hostField(rule: ChainRule, family: Ruleset['family']): { field: 'source
 
 /** For every rule position inside a long enough run, the run (undefined elsewhere). */
 function dispatchRuns(chain: Chain, family: Ruleset['family']): (DispatchRun | undefined)[] | undefined {
+  const hosts = chain.rules.map((rule) => hostField(rule, family));
   const runs: (DispatchRun | undefined)[] = new Array(chain.rules.length);
   let found = false;
   let start = 0;
-  while (start < chain.rules.length) {
-    const first = hostField(chain.rules[start] as ChainRule, family);
+  while (start < hosts.length) {
+    const first = hosts[start];
     let end = start + 1;
-    while (
-      first !== undefined &&
-      end < chain.rules.length &&
-      hostField(chain.rules[end] as ChainRule, family)?.field === first.field
-    )
-      end++;
+    while (first !== undefined && end < hosts.length && hosts[end]?.field === first.field) end++;
     if (first !== undefined && end - start >= MIN_DISPATCH_RUN) {
       const positions = new Map<bigint, number[]>();
       for (let index = start; index < end; index++) {
-        const value = (hostField(chain.rules[index] as ChainRule, family) as { value: bigint }).value;
+        const value = (hosts[index] as { value: bigint }).value;
         const list = positions.get(value);
         if (list === undefined) positions.set(value, [index]);
         else list.push(index);
       }
-      const run: DispatchRun = { end, field: first.field, positions };
-      runs.fill(run, start, end);
+      runs.fill({ end, field: first.field, positions }, start, end);
       found = true;
     }
     start = end;

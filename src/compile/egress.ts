@@ -13,7 +13,7 @@ import type { Container, Lifecycle } from '../model/cell.js';
 import { lifecycleOf } from '../model/cell.js';
 import { compileAsgRules } from './asg-rules.js';
 import type { FamilyContext } from './family-context.js';
-import { acceptEstablished, c2cOrigin, layout, logPrefix, protocol, transport } from './rule-helpers.js';
+import { acceptEstablished, c2cOrigin, deniedLog, layout, logPrefix, protocol, transport } from './rule-helpers.js';
 
 function rateLimit(context: FamilyContext, container: Container): Rule[] {
   const limit = context.config.outboundConnections;
@@ -34,13 +34,8 @@ function rateLimit(context: FamilyContext, container: Container): Rule[] {
   let target = context.reject;
   if (context.config.asgLogging) {
     const chain = context.names.rateLimitLog(container.handle);
-    const rate = context.config.deniedLogsPerSec;
     context.chains.define(chain, `the rate-limit log of container ${container.handle}`, () => [
-      rule({
-        matches: [limitMatch(rate, 'sec', rate)],
-        target: log(logPrefix('DENY_ORL', container.handle)),
-        origin: layout('rate-limit log'),
-      }),
+      deniedLog(context.config.deniedLogsPerSec, 'DENY_ORL', container.handle, 'rate-limit log'),
       rule({ target: context.reject, origin: layout('rate limited') }),
     ]);
     target = goTo(chain);
@@ -136,16 +131,7 @@ export function egressRules(context: FamilyContext, container: Container): Rule[
     ...c2cToOtherCells(context, container),
     ...asgAllows(context, container, lifecycle),
   ];
-  if (context.config.asgLogging) {
-    const rate = context.config.deniedLogsPerSec;
-    rules.push(
-      rule({
-        matches: [limitMatch(rate, 'sec', rate)],
-        target: log(logPrefix('DENY', container.handle)),
-        origin: layout('denied log'),
-      }),
-    );
-  }
+  if (context.config.asgLogging) rules.push(deniedLog(context.config.deniedLogsPerSec, 'DENY', container.handle, 'denied log'));
   rules.push(rule({ target: context.reject, origin: layout('default deny') }));
   return rules;
 }

@@ -11,7 +11,7 @@ import { type Rule, rule } from '../ir/ruleset.js';
 import { ACCEPT, jump } from '../ir/targets.js';
 import type { C2cPolicy, Container } from '../model/cell.js';
 import type { FamilyContext } from './family-context.js';
-import { acceptEstablished, c2cOrigin, layout, logPrefix, transport } from './rule-helpers.js';
+import { acceptEstablished, c2cOrigin, deniedLog, layout, logPrefix, transport } from './rule-helpers.js';
 
 function c2cRules(context: FamilyContext, policy: C2cPolicy): Rule[] {
   const { source, destination } = policy;
@@ -64,16 +64,8 @@ export function ingressRules(context: FamilyContext, container: Container): Rule
       );
     }
   }
-  if (context.config.c2cLogging) {
-    const rate = context.config.deniedLogsPerSec;
-    rules.push(
-      rule({
-        matches: [limitMatch(rate, 'sec', rate)],
-        target: log(logPrefix('DENY_C2C', container.handle)),
-        origin: layout('denied ingress log'),
-      }),
-    );
-  }
+  if (context.config.c2cLogging)
+    rules.push(deniedLog(context.config.deniedLogsPerSec, 'DENY_C2C', container.handle, 'denied ingress log'));
   // IPv6: "administratively prohibited" says a policy refused it, as the RFC's ingress guard does.
   rules.push(
     rule({

@@ -1,7 +1,7 @@
 // Long destination lists as ipsets: an ASG rule whose destinations (merged) are still many
 // matches one hash:net set instead of a rule per destination. The kernel looks a packet up in
 // the set in constant time, where a list of rules is walked one by one.
-import type { IpSet } from '../ir/ipset.js';
+import { byName, type IpSet } from '../ir/ipset.js';
 import { type AddressBlock, blockFirst, blockLast, type CidrBlock, cidr, type Family } from '../model/address.js';
 import type { CompileError } from './chain-set.js';
 import { shortHash } from './naming.js';
@@ -80,7 +80,7 @@ export class SetRegistry {
 
   /** Every set, in name order. */
   get sets(): IpSet[] {
-    return [...this.byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...this.byName.values()].sort(byName);
   }
 }
 

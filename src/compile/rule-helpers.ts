@@ -1,6 +1,8 @@
 // Small builders for the rule shapes the chain layout repeats.
 import { safeText } from '../extensions/comment.js';
+import { limitMatch } from '../extensions/limit.js';
 import { stateMatch } from '../extensions/state.js';
+import { log } from '../extensions/targets.js';
 import type { Match } from '../ir/matches.js';
 import { type AddressMatch, type ProtocolMatch, type Rule, type RuleOrigin, rule } from '../ir/ruleset.js';
 import { ACCEPT } from '../ir/targets.js';
@@ -47,4 +49,9 @@ export function acceptEstablished(): Rule {
 /** A log prefix of at most 28 bytes plus the trailing space, as CF writes them. */
 export function logPrefix(tag: string, handle: string): string {
   return `${safeText(`${tag}_${handle}`, 28)} `;
+}
+
+/** Log what is denied, rate-limited to `perSecond` (burst the same), with CF's `<tag>_<handle> ` prefix. */
+export function deniedLog(perSecond: number, tag: string, handle: string, role: string): Rule {
+  return rule({ matches: [limitMatch(perSecond, 'sec', perSecond)], target: log(logPrefix(tag, handle)), origin: layout(role) });
 }

@@ -149,12 +149,10 @@ export async function applyFamily(
   options: ApplyOptions = {},
 ): Promise<FamilyOutcome> {
   const wanted = desired.sets ?? [];
-  let live: ReadonlyMap<string, SavedSet> | undefined;
   let prepared: SetPlan | undefined;
   if (wanted.length > 0) {
     const sets = setDataplaneOf(dataplane);
-    live = await savedSets(sets);
-    prepared = planSets(desired.family, ownership.prefix, wanted, live);
+    prepared = planSets(desired.family, ownership.prefix, wanted, await savedSets(sets));
     if (prepared.problems.length > 0) throw new DataplaneError(prepared.problems.join('; '));
     if (prepared.script !== '') await sets.restore(prepared.script);
   }
@@ -162,15 +160,32 @@ export async function applyFamily(
   const outcome = await applyRules(dataplane, desired, ownership, options, mentionedSets);
   if (prepared === undefined && !mentionedSets.seen) return outcome;
   const sets = setDataplaneOf(dataplane);
-  const unwanted = planSets(desired.family, ownership.prefix, wanted, live ?? (await savedSets(sets))).unwanted;
+  // The plan made before the rules already knows what is unwanted; without sets wanted, ask now.
+  const unwanted = (prepared ?? planSets(desired.family, ownership.prefix, [], await savedSets(sets))).unwanted;
+  const { destroyed, inUse } = await destroySets(sets, unwanted);
+  return { ...outcome, sets: { created: prepared?.created ?? [], replaced: prepared?.replaced ?? [], destroyed, inUse } };
+}
+
+/**
+ * Destroy sets in one `ipset restore`; when the kernel refuses one (a rule still names it),
+ * that run stops there, and the sets are then destroyed one by one to find which stay.
+ */
+async function destroySets(sets: SetDataplane, names: readonly string[]): Promise<{ destroyed: string[]; inUse: string[] }> {
+  if (names.length === 0) return { destroyed: [], inUse: [] };
+  try {
+    await sets.restore(names.map((name) => `destroy ${name}\n`).join(''));
+    return { destroyed: [...names], inUse: [] };
+  } catch (error) {
+    if (!(error instanceof DataplaneError)) throw error;
+  }
   const destroyed: string[] = [];
   const inUse: string[] = [];
-  for (const name of unwanted) {
-    const result = await sets.destroy(name);
-    if (result === 'destroyed') destroyed.push(name);
-    else if (result === 'in use') inUse.push(name);
+  for (const name of names) {
+    // 'absent': the batch had destroyed it before it stopped.
+    if ((await sets.destroy(name)) === 'in use') inUse.push(name);
+    else destroyed.push(name);
   }
-  return { ...outcome, sets: { created: prepared?.created ?? [], replaced: prepared?.replaced ?? [], destroyed, inUse } };
+  return { destroyed, inUse };
 }
 
 async function applyRules(

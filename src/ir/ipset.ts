@@ -36,3 +36,8 @@ export function setContains(set: IpSet, family: Family, value: bigint): boolean 
   }
   return false;
 }
+
+/** Sets in name order (the order scripts and rulesets list them in). */
+export function byName(a: IpSet, b: IpSet): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

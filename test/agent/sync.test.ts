@@ -80,15 +80,17 @@ describe('a sync cycle', () => {
     expect(dataplane.canaryChecks).toBe(canaries + 2);
   });
 
+  /** Someone else deletes rule 1 of the first IPv4 chain whose name starts with `prefix`. */
+  async function deleteFirstRule(prefix: string): Promise<void> {
+    const declaration = (await dataplane.save(4)).split('\n').find((line) => line.startsWith(`:${prefix}`));
+    const chain = declaration?.split(' ')[0]?.slice(1) as string;
+    await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
+  }
+
   it('reads back when the resync interval is due, and repairs drift then', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    const chain = (await dataplane.save(4))
-      .split('\n')
-      .find((line) => line.startsWith(':asgc-r-'))
-      ?.split(' ')[0]
-      ?.slice(1) as string;
-    await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
+    await deleteFirstRule('asgc-r-');
     const saves = dataplane.saves;
     clock += 61_000;
     const report = await sync.runCycle(false);
@@ -126,12 +128,7 @@ describe('a sync cycle', () => {
     const sync = syncer();
     await sync.runCycle(true);
     // Someone deletes a rule of a chain the next change does not touch (a container's ingress).
-    const chain = (await dataplane.save(4))
-      .split('\n')
-      .find((line) => line.startsWith(':asgc-i-'))
-      ?.split(' ')[0]
-      ?.slice(1) as string;
-    await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
+    await deleteFirstRule('asgc-i-');
     await changeOrdersDbPort();
     const report = await sync.runCycle(false);
     expect(report.families[4]?.status).toBe('applied');

@@ -94,7 +94,9 @@ describe('asgc check', () => {
     expect(compiled.stdout).toMatch(
       /decided by asgc-r-\S+ rule \d+: -p tcp -m set --match-set asgc-s4-\S+ dst -m multiport --dports 443,8443,9443/,
     );
-    expect(compiled.stdout).toContain('policy: ASG "partner-hosts" (a1b2c3d4-0001-4e5f-8a9b-partnerlist01) rule #0: partner APIs\n');
+    expect(compiled.stdout).toContain(
+      'policy: ASG "partner-hosts" (a1b2c3d4-0001-4e5f-8a9b-partnerlist01) rule #0: partner APIs\n',
+    );
     const outside = await asgc('check', IPSET_SCENARIO, '--container', '10.255.1.5', '--to', '203.0.113.9', '--port', '8443');
     expect(outside.code).toBe(5);
 
