@@ -2,7 +2,12 @@
 // process edge (signals, exit) stays in the CLI command.
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { type Dataplane, defaultRunner, detectBackend, IptablesDataplane, type Runner } from '../iptables/dataplane.js';
+import { defaultRunner, type Runner } from '../exec/process.js';
+import type { Backend } from '../iptables/backend.js';
+import { detectBackend } from '../iptables/dataplane.js';
+import { hostDataplane } from '../reconcile/apply.js';
+import { defaultPolicy, type HostDataplane, type ReconcilePolicy } from '../reconcile/family.js';
+import { VERSION } from '../version.js';
 import { startHttp } from './http.js';
 import type { Logger } from './logger.js';
 import { AgentLoop, type LoopOptions } from './loop.js';
@@ -27,19 +32,27 @@ async function sourceFor(settings: AgentSettings): Promise<{ source: PolicySourc
   return { source: new PolicyServerSource(client, server.url), close: () => client.close() };
 }
 
-export async function dataplaneFor(settings: AgentSettings, run: Runner): Promise<Dataplane> {
+/** The cell's iptables and ipsets, on the backend its rules live in (unless the settings name one). */
+export async function dataplaneFor(settings: AgentSettings, run: Runner): Promise<HostDataplane & { readonly backend: Backend }> {
   const backend = settings.backend === 'auto' ? await detectBackend(settings.netns, run) : settings.backend;
-  return new IptablesDataplane(backend, {
+  const host = hostDataplane(backend, {
     ...(settings.netns !== undefined && { namespace: settings.netns }),
     run,
     waitSeconds: settings.lockWaitSeconds,
   });
+  return { ...host, backend };
+}
+
+/** When to read the kernel back: the backend's defaults, with the settings' intervals. */
+function policyFor(settings: AgentSettings, backend: Backend): ReconcilePolicy {
+  const policy = defaultPolicy(backend, settings.resyncIntervalMs);
+  return settings.canaryIntervalMs === undefined ? policy : { ...policy, canaryIntervalMs: settings.canaryIntervalMs };
 }
 
 function syncOptions(
   settings: AgentSettings,
   source: PolicySource,
-  dataplane: Dataplane,
+  dataplane: HostDataplane & { readonly backend: Backend },
   metrics: Metrics,
   environment: AgentEnvironment,
 ): SyncOptions {
@@ -50,7 +63,7 @@ function syncOptions(
     ...(settings.asgcConfigFile !== undefined && { asgcConfigPath: settings.asgcConfigFile }),
     dataplane,
     families: settings.families,
-    resyncIntervalMs: settings.resyncIntervalMs,
+    policy: policyFor(settings, dataplane.backend),
     now: environment.now ?? Date.now,
     log: environment.log,
     metrics,
@@ -67,7 +80,7 @@ export class Agent {
     readonly syncer: Syncer,
     readonly loop: AgentLoop,
     readonly metrics: Metrics,
-    readonly dataplane: Dataplane,
+    readonly dataplane: HostDataplane & { readonly backend: Backend },
     readonly server: Server | undefined,
     private closeSource: () => void,
     private readonly environment: AgentEnvironment,
@@ -75,7 +88,7 @@ export class Agent {
 
   /** `loop: false` wires everything but runs no cycle by itself (asgc agent --once, tests). */
   static async start(settings: AgentSettings, environment: AgentEnvironment, { loop: runLoop = true } = {}): Promise<Agent> {
-    const metrics = new Metrics();
+    const metrics = new Metrics(VERSION);
     const dataplane = await dataplaneFor(settings, environment.run ?? defaultRunner);
     const { source, close } = await sourceFor(settings);
     const syncer = new Syncer(syncOptions(settings, source, dataplane, metrics, environment));

@@ -50,8 +50,11 @@ export function startHttp(loop: AgentLoop, metrics: Metrics, host: string, port:
       return send(response, status, body);
     }
     if (route === 'GET /metrics') {
-      metrics.set('process_resident_memory_bytes', process.memoryUsage().rss);
-      return send(response, 200, metrics.render(), 'text/plain; version=0.0.4');
+      metrics.render().then(
+        (text) => send(response, 200, text, metrics.contentType),
+        (error: unknown) => send(response, 500, { error: (error as Error).message }),
+      );
+      return;
     }
     if (route === 'POST /force-sync') {
       forceSync(loop, url, response).catch((error: unknown) => send(response, 500, { error: (error as Error).message }));

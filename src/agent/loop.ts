@@ -1,6 +1,6 @@
 // The agent's schedule: a cycle every interval (with jitter, so cells do not poll in step), at
-// once when asked (force-sync), and after a failure again with exponential backoff capped at the
-// interval. Stopping lets the running cycle finish: a family is never left half-applied.
+// once when asked (force-sync), earlier when a deferred check of the kernel is due, and after a
+// failure again with exponential backoff capped at the interval. Stopping lets the running cycle finish: a family is never left half-applied.
 import type { Logger } from './logger.js';
 import type { CycleReport, Syncer } from './sync.js';
 
@@ -81,7 +81,9 @@ export class AgentLoop {
       for (const resolve of waiters) resolve(report);
       if (this.stopping) break;
       if (this.forceNext) continue;
-      const delay = this.nextDelay();
+      // A deferred check of the kernel (legacy backend) may be due before the next cycle.
+      const checkAt = this.syncer.nextCheckAt;
+      const delay = checkAt === undefined ? this.nextDelay() : Math.max(0, Math.min(this.nextDelay(), checkAt - Date.now()));
       this.options.log.log('debug', 'loop.wait', { ms: Math.round(delay), failures: this.failures });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

@@ -26,6 +26,7 @@ export interface RawAgentSettings {
   asgc_config_file?: string;
   interval_seconds?: number;
   resync_interval_seconds?: number;
+  canary_interval_seconds?: number;
   jitter?: number;
   backoff_seconds?: number;
   families?: Family[];
@@ -56,6 +57,8 @@ export interface AgentSettings {
   readonly asgcConfigFile?: string;
   readonly intervalMs: number;
   readonly resyncIntervalMs: number;
+  /** How often a cycle with nothing to write checks the canary; undefined: the backend's default. */
+  readonly canaryIntervalMs?: number;
   readonly jitter: number;
   readonly backoffMs: number;
   readonly families: readonly Family[];
@@ -101,6 +104,7 @@ const validate = compileSchema({
     asgc_config_file: path,
     interval_seconds: seconds(0.05, 86400),
     resync_interval_seconds: seconds(0, 604800),
+    canary_interval_seconds: seconds(0, 604800),
     jitter: { type: 'number', minimum: 0, maximum: 0.5 },
     backoff_seconds: seconds(0.01, 3600),
     families: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [4, 6] } },
@@ -172,6 +176,7 @@ export function agentSettings(document: unknown, flags: RawAgentSettings, file: 
     ...(asgcConfigFile !== undefined && { asgcConfigFile }),
     intervalMs,
     resyncIntervalMs: (raw.resync_interval_seconds ?? 600) * 1000,
+    ...(raw.canary_interval_seconds !== undefined && { canaryIntervalMs: raw.canary_interval_seconds * 1000 }),
     jitter: raw.jitter ?? 0.1,
     backoffMs: (raw.backoff_seconds ?? 1) * 1000,
     families: raw.families ?? [4, 6],

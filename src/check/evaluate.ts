@@ -8,7 +8,7 @@ import { testMatch } from '../extensions/registry.js';
 import type { IpSet } from '../ir/ipset.js';
 import type { Chain, ChainRule, InterfaceMatch, Rule, Ruleset } from '../ir/ruleset.js';
 import { type AddressBlock, blockContains } from '../model/address.js';
-import { type Packet, protocolNumber } from './packet.js';
+import { type Packet, protocolNumber } from '../ir/packet.js';
 
 export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT' | 'unknown';
 

@@ -3,7 +3,7 @@
 import type { Container } from '../model/cell.js';
 import { type Family, formatAddress, parseAddress } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
-import type { Packet } from './packet.js';
+import type { Packet } from '../ir/packet.js';
 
 export type CheckProtocol = 'tcp' | 'udp' | 'icmp' | 'icmpv6';
 

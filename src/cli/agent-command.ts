@@ -27,6 +27,7 @@ export interface AgentFlags {
   asgcConfig?: string;
   interval?: string;
   resyncInterval?: string;
+  canaryInterval?: string;
   jitter?: string;
   family?: Family;
   netns?: string;
@@ -60,6 +61,7 @@ export function toRaw(flags: AgentFlags): RawAgentSettings {
     ['asgc_config_file', flags.asgcConfig],
     ['interval_seconds', number(flags.interval)],
     ['resync_interval_seconds', number(flags.resyncInterval)],
+    ['canary_interval_seconds', number(flags.canaryInterval)],
     ['jitter', number(flags.jitter)],
     ['backoff_seconds', number(flags.backoff)],
     ['families', flags.family === undefined ? undefined : [flags.family]],
@@ -113,6 +115,10 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
     .option('--asgc-config <file>', 'asgc configuration (config.json format), re-read every cycle')
     .option('--interval <seconds>', 'time between cycles (default 60)')
     .option('--resync-interval <seconds>', 'longest time without reading the tables back (default 600)')
+    .option(
+      '--canary-interval <seconds>',
+      'how often an idle cycle checks the hook chains (default: every cycle on nf_tables, 30 on legacy)',
+    )
     .option('--jitter <fraction>', 'random spread of the interval, 0 to 0.5 (default 0.1)')
     .option('--backoff <seconds>', 'first retry delay after a failed cycle, doubling up to the interval (default 1)')
     .addOption(new Option('--family <4|6>', 'only this family (default: both)').argParser(parseFamily))

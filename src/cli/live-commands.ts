@@ -4,11 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { describePlan } from '../diff/describe.js';
 import { isEmptyPlan, type Plan, planChanges } from '../diff/plan.js';
 import { renderPlanScripts } from '../diff/script.js';
-import { applyFamily, describeSetOutcome, planFamily, planFamilySets } from '../iptables/apply.js';
-import type { SetPlan } from '../ipset/plan.js';
+import type { SetPlan } from '../diff/sets.js';
+import { DataplaneError } from '../exec/dataplane-error.js';
 import type { Backend } from '../iptables/backend.js';
-import { type Dataplane, DataplaneError, detectBackend, IptablesDataplane } from '../iptables/dataplane.js';
+import { detectBackend } from '../iptables/dataplane.js';
 import { parseSaveText, savedTables } from '../iptables/save-file.js';
+import { applyFamily, hostDataplane, planFamily, planFamilySets } from '../reconcile/apply.js';
+import type { HostDataplane } from '../reconcile/family.js';
+import { describeSetOutcome } from '../reconcile/sets.js';
+import { textRuleset } from '../render/save-text.js';
 import type { Family } from '../model/address.js';
 import { FAMILIES } from '../model/address.js';
 import type { CompiledScenario } from '../scenario/pipeline.js';
@@ -38,15 +42,18 @@ function withLiveOptions(command: Command): Command {
     );
 }
 
-async function dataplaneFor(options: LiveOptions): Promise<Dataplane> {
+async function dataplaneFor(options: LiveOptions): Promise<HostDataplane & { backend: Backend }> {
   const backend = options.backend ?? (await detectBackend(options.netns));
-  return new IptablesDataplane(backend, options.netns === undefined ? {} : { namespace: options.netns });
+  return { ...hostDataplane(backend, options.netns === undefined ? {} : { namespace: options.netns }), backend };
 }
 
-async function plansAgainstSavedFile(file: string, family: Family, scenario: CompiledScenario): Promise<Plan> {
+async function plansAgainstSavedFile(file: string, family: Family, scenario: CompiledScenario): Promise<Plan[]> {
   const parsed = parseSaveText(await readFile(file, 'utf8'));
   if (!parsed.ok) throw new DataplaneError(parsed.error.map((error) => `${file}:${error.line}: ${error.message}`).join('\n'));
-  return planChanges(scenario.cell[family], savedTables(parsed.value).get('filter'), { prefix: scenario.config.chainPrefix });
+  const live = savedTables(parsed.value);
+  return textRuleset(scenario.cell[family]).tables.map((table) =>
+    planChanges(family, table, live.get(table.name), { prefix: scenario.config.chainPrefix }),
+  );
 }
 
 function printPlans(io: CommandContext['io'], plans: readonly Plan[], script: boolean): void {
@@ -94,14 +101,14 @@ export function addLiveCommands(program: Command, context: CommandContext): void
     const setPlans: SetPlan[] = [];
     try {
       if (options.saved !== undefined) {
-        plans.push(await plansAgainstSavedFile(options.saved, options.family as Family, scenario));
+        plans.push(...(await plansAgainstSavedFile(options.saved, options.family as Family, scenario)));
       } else {
         const dataplane = await dataplaneFor(options);
         for (const family of families) {
           const ownership = { prefix: scenario.config.chainPrefix };
           const sets = await planFamilySets(dataplane, scenario.cell[family], ownership);
           if (sets !== undefined) setPlans.push(sets);
-          plans.push(await planFamily(dataplane, scenario.cell[family], ownership));
+          plans.push(...(await planFamily(dataplane, scenario.cell[family], ownership)));
         }
       }
     } catch (error) {
@@ -152,7 +159,7 @@ export function addLiveCommands(program: Command, context: CommandContext): void
           io.stdout(
             outcome.scripts.length === 0
               ? `IPv${family}: up to date\n`
-              : `IPv${family}: applied ${lines} lines in ${outcome.scripts.length} transaction(s) on ${dataplane.backend}, verified\n${describePlan(outcome.plan)}`,
+              : `IPv${family}: applied ${lines} lines in ${outcome.scripts.length} transaction(s) on ${dataplane.backend}, verified\n${outcome.plans.map(describePlan).join('')}`,
           );
         } catch (error) {
           if (!(error instanceof DataplaneError)) throw error;

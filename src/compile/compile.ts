@@ -12,22 +12,20 @@ import { type Result, fail, ok } from '../model/result.js';
 import { comment } from '../extensions/comment.js';
 import { type Rule, type Ruleset, rule } from '../ir/ruleset.js';
 import { jump } from '../ir/targets.js';
-import { compareBytewise } from '../render/save-text.js';
+import { compareBytewise } from '../model/order.js';
 import { AsgIndex } from './asg-index.js';
 import { C2cIndex } from './c2c-index.js';
 import type { CompileError } from './chain-set.js';
-import type { CompileCache } from './compile-cache.js';
-import { egressRules } from './egress.js';
+import type { ChainMemo } from './chain-memo.js';
+import { defineEgress } from './egress.js';
 import { FamilyContext } from './family-context.js';
 import { hostAccessRules } from './host-access.js';
-import { ingressRules } from './ingress.js';
+import { defineIngress } from './ingress.js';
 import { ChainNamer } from './naming.js';
 import { hostMatch, layout } from './rule-helpers.js';
 
 export type { CompileError } from './chain-set.js';
 export { logPrefix } from './rule-helpers.js';
-
-export type CompiledCell = Readonly<Record<Family, Ruleset>>;
 
 /** IPv4 c2c: traffic from a policy's source app carries the app's tag as its mark over the overlay. */
 function sourceMarks(context: FamilyContext, containers: readonly Container[]): Rule[] {
@@ -46,32 +44,74 @@ function sourceMarks(context: FamilyContext, containers: readonly Container[]): 
   });
 }
 
-function compileFamily(context: FamilyContext, containers: readonly Container[]): Ruleset {
+/** What a container has of its own in one family: the chains only it uses. */
+export interface ContainerChains {
+  readonly chains: readonly string[];
+}
+
+/** Per container handle, its own chains in each family it has an address in. */
+export type CellManifest = ReadonlyMap<string, Readonly<Partial<Record<Family, ContainerChains>>>>;
+
+function compileFamily(
+  context: FamilyContext,
+  containers: readonly Container[],
+  manifest: Map<string, Partial<Record<Family, ContainerChains>>>,
+): Ruleset {
   const { names, chains, config, family } = context;
-  const marks = sourceMarks(context, containers);
-  const toContainers: Rule[] = [];
-  const fromContainers: Rule[] = [];
-  const input: Rule[] = [];
+  const dispatched: {
+    readonly container: Container;
+    readonly address: bigint;
+    readonly ingress: string;
+    readonly egress: string;
+  }[] = [];
   for (const container of containers) {
     const address = context.address(container);
     if (address === undefined) continue;
-    const own = hostMatch(family, address);
-    const ingress = names.ingress(container.handle);
-    chains.define(ingress, `traffic to container ${container.handle}`, () => ingressRules(context, container));
-    toContainers.push(rule({ destination: own, target: jump(ingress), origin: layout(`ingress of ${container.handle}`) }));
+    const ingress = defineIngress(context, container);
+    defineEgress(context, container);
     const egress = names.egress(container.handle);
-    chains.define(egress, `container ${container.handle}`, () => egressRules(context, container));
-    for (const name of config.hostInterfaces.length > 0 ? config.hostInterfaces : [undefined]) {
-      const outInterface = name === undefined ? undefined : { name, negated: false };
-      fromContainers.push(
-        rule({ source: own, outInterface, target: jump(egress), origin: layout(`egress of ${container.handle}`) }),
-      );
-    }
-    input.push(rule({ source: own, target: jump(names.hostAccess), origin: layout(`host access of ${container.handle}`) }));
+    dispatched.push({ container, address, ingress, egress });
+    const entry = manifest.get(container.handle) ?? {};
+    entry[family] = {
+      chains: [ingress, egress, names.log(container.handle), names.rateLimitLog(container.handle)].filter((chain) =>
+        chains.chains.has(chain),
+      ),
+    };
+    manifest.set(container.handle, entry);
   }
-  chains.define(names.forward, 'the forward dispatch', () => [...marks, ...toContainers, ...fromContainers]);
-  chains.define(names.input, 'the input dispatch', () => input);
-  chains.define(names.hostAccess, 'host access', () => hostAccessRules(context));
+  const interfaces = config.hostInterfaces.length > 0 ? config.hostInterfaces : [undefined];
+  const forward = (): Rule[] => [
+    ...sourceMarks(context, containers),
+    ...dispatched.map(({ container, address, ingress }) =>
+      rule({ destination: hostMatch(family, address), target: jump(ingress), origin: layout(`ingress of ${container.handle}`) }),
+    ),
+    ...dispatched.flatMap(({ container, address, egress }) =>
+      interfaces.map((name) =>
+        rule({
+          source: hostMatch(family, address),
+          outInterface: name === undefined ? undefined : { name, negated: false },
+          target: jump(egress),
+          origin: layout(`egress of ${container.handle}`),
+        }),
+      ),
+    ),
+  ];
+  const input = (): Rule[] =>
+    dispatched.map(({ container, address }) =>
+      rule({
+        source: hostMatch(family, address),
+        target: jump(names.hostAccess),
+        origin: layout(`host access of ${container.handle}`),
+      }),
+    );
+  // The dispatch changes only when containers (or the c2c tags they carry) come, go or move.
+  const addresses = dispatched.map(({ container, address }) => `${container.handle} ${address}`).join(' ');
+  const tags = family === 4 ? containers.map((container) => `${context.c2c.sourceTag(container.appGuid) ?? ''}`).join(' ') : '';
+  chains.define(names.forward, 'the forward dispatch', forward, { dependencies: [config, addresses, tags] });
+  chains.define(names.input, 'the input dispatch', input, { dependencies: [config, addresses] });
+  chains.define(names.hostAccess, 'host access', () => hostAccessRules(context), { dependencies: [config] });
+  // A chain held as last built finds what it jumps to as last built too, where this compile made none.
+  chains.holdMissingTargets();
   const hook = (chain: string) => rule({ target: jump(chain), origin: layout('hook') });
   return {
     family,
@@ -92,21 +132,29 @@ function compileFamily(context: FamilyContext, containers: readonly Container[])
 
 export interface CompileOptions {
   readonly names?: ChainNamer;
-  /** What the previous compile built from the same inputs is reused (the agent). */
-  readonly cache?: CompileCache;
+  /** Chains kept from earlier compiles of the same cell, reused where their inputs did not change (the agent). */
+  readonly memo?: ChainMemo;
   /** Merge and drop rules without changing any verdict (src/compile/optimise.ts); default on. */
   readonly optimise?: boolean;
 }
 
+export interface CompiledCell extends Readonly<Record<Family, Ruleset>> {
+  /** Containers whose ASGs do not compile: held on their chains as last built, or default deny. */
+  readonly held: readonly string[];
+  readonly manifest: CellManifest;
+}
+
 export function compileCell(cell: CellPolicy, options: CompileOptions = {}): Result<CompiledCell, CompileError[]> {
-  const { names = new ChainNamer(cell.config.chainPrefix), cache, optimise = true } = options;
+  const { names = new ChainNamer(cell.config.chainPrefix), memo, optimise = true } = options;
   const errors: CompileError[] = [];
   const asgs = new AsgIndex(cell.securityGroups);
   const c2c = new C2cIndex(cell.policies, cell.containers, cell.endpoints);
   const containers = [...cell.containers].sort((a, b) => compareBytewise(a.handle, b.handle));
+  const held = new Set<string>();
+  const manifest = new Map<string, Partial<Record<Family, ContainerChains>>>();
   const [v4, v6] = FAMILIES.map((family) =>
-    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, cache, optimise), containers),
+    compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, held, memo, optimise), containers, manifest),
   ) as [Ruleset, Ruleset];
-  cache?.endRound();
-  return errors.length > 0 ? fail(errors) : ok({ 4: v4, 6: v6 });
+  memo?.endRound();
+  return errors.length > 0 ? fail(errors) : ok({ 4: v4, 6: v6, held: [...held].sort(compareBytewise), manifest });
 }

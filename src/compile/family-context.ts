@@ -1,7 +1,8 @@
 // What the chain builders of one family share: configuration, names, the chains built so far,
-// the ASG and c2c indexes, and chains defined once and shared (ASG sets, app address sets).
+// the ASG and c2c indexes, the containers held on their last good ASG chains, and chains
+// defined once and shared (ASG sets, app address sets).
 import type { Family } from '../model/address.js';
-import type { FamilyAsgRule } from '../model/asg.js';
+import type { FamilyAsgRule, SecurityGroup } from '../model/asg.js';
 import { familyShare } from '../model/asg.js';
 import type { AsgcConfig, Container, Lifecycle } from '../model/cell.js';
 import { reject } from '../extensions/targets.js';
@@ -10,20 +11,27 @@ import { dropShadowed, optimiseRules } from './optimise.js';
 import { compileAsgRules, type SetMaker } from './asg-rules.js';
 import type { IpSet } from '../ir/ipset.js';
 import { SetRegistry } from './ipsets.js';
-import type { CompileCache, SharedAsgChain } from './compile-cache.js';
 import type { Target } from '../ir/targets.js';
 import { ACCEPT } from '../ir/targets.js';
 import type { AsgIndex } from './asg-index.js';
 import type { C2cIndex } from './c2c-index.js';
+import type { ChainMemo } from './chain-memo.js';
 import { ChainSet, type CompileError } from './chain-set.js';
 import type { ChainNamer } from './naming.js';
 import { hostMatch, layout } from './rule-helpers.js';
+
+/** The ASG set one container gets: its lifecycle's global groups plus its space's own. */
+export interface AsgSet {
+  readonly lifecycle: Lifecycle;
+  /** The space whose own groups it includes; undefined for the global set. */
+  readonly space: string | undefined;
+  readonly groups: readonly SecurityGroup[];
+}
 
 export class FamilyContext {
   readonly chains: ChainSet;
   /** The ipsets of long destination lists, when configured (and optimising). */
   readonly sets: SetRegistry | undefined;
-  private readonly asgRulesBySet = new Map<string, readonly FamilyAsgRule[]>();
 
   constructor(
     readonly family: Family,
@@ -32,12 +40,22 @@ export class FamilyContext {
     readonly asgs: AsgIndex,
     readonly c2c: C2cIndex,
     errors: CompileError[],
-    private readonly cache?: CompileCache,
+    /** Handles of containers on held (or default-deny) ASG chains, for both families. */
+    readonly held: Set<string>,
+    memo?: ChainMemo,
     readonly optimise = true,
   ) {
-    this.chains = new ChainSet(errors, optimise ? (rules) => optimiseRules(rules, family) : undefined);
     const min = config.ipsetMinDestinations;
     this.sets = optimise && min !== undefined ? new SetRegistry(config.chainPrefix, family, min, errors) : undefined;
+    this.chains = new ChainSet(
+      family,
+      errors,
+      (sets) => {
+        for (const set of sets) this.sets?.add(set);
+      },
+      optimise ? (rules) => optimiseRules(rules, family) : undefined,
+      memo,
+    );
   }
 
   /** What compileAsgRules needs to make sets, each also reported to `used`. */
@@ -63,38 +81,41 @@ export class FamilyContext {
     return reject(this.family);
   }
 
-  /** The family's share of the ASG rules of one set (lifecycle + space), in order. */
-  asgRulesFor(lifecycle: Lifecycle, setSpace: string | undefined): readonly FamilyAsgRule[] {
-    const key = `${this.family}\u0000${lifecycle}\u0000${setSpace ?? ''}`;
-    let rules = this.asgRulesBySet.get(key);
-    if (rules === undefined) {
-      const groups = this.asgs.groupsFor(lifecycle, setSpace);
-      const share = () => groups.flatMap((group) => group.rules.flatMap((asg) => familyShare(asg, this.family) ?? []));
-      rules = this.cache
-        ? this.cache.asgShares.get(
-            key,
-            groups.map((group) => group.rules),
-            share,
-          )
-        : share();
-      this.asgRulesBySet.set(key, rules);
-    }
-    return rules;
+  /** The ASG set of a container of this lifecycle and space. */
+  asgSet(lifecycle: Lifecycle, spaceGuid: string | undefined): AsgSet {
+    const space = this.asgs.setSpace(lifecycle, spaceGuid);
+    return { lifecycle, space, groups: this.asgs.groupsFor(lifecycle, space) };
   }
 
-  /** The rules of the chain a set's containers share (their ASG allows), built (and optimised) once per set. */
-  sharedAsgRules(asgRules: readonly FamilyAsgRule[]): readonly ChainRule[] {
-    const build = (): SharedAsgChain => {
-      const sets: IpSet[] = [];
-      // Merged per ASG rule as they are built; what is left for the chain is shadowing.
-      const rules = compileAsgRules(asgRules, () => ACCEPT, { merge: this.optimise, sets: this.setMaker(sets) });
-      return { rules: this.optimise ? dropShadowed(rules, this.family) : rules, sets };
-    };
-    const dependencies = [this.optimise, this.config.ipsetMinDestinations, this.config.chainPrefix];
-    const chain = this.cache ? this.cache.asgChains.get(asgRules, dependencies, build) : build();
-    // A chain from the cache brings the sets it names with it.
-    for (const set of chain.sets) this.sets?.add(set);
-    return chain.rules;
+  /** Whether any group of the set has a rule with a destination of this family (known without reading rules). */
+  hasRules(set: AsgSet): boolean {
+    return set.groups.some((group) => group.shares[this.family].rules);
+  }
+
+  /** Everything the compiled rules of a set depend on besides the configuration. */
+  setDependencies(set: AsgSet): unknown[] {
+    return [
+      this.config.ipsetMinDestinations,
+      this.config.chainPrefix,
+      ...set.groups.flatMap((group) => [group.guid, group.name, group.revision]),
+    ];
+  }
+
+  /** The family's share of the ASG rules of one set, in order (this reads the groups' rules). */
+  asgRules(set: AsgSet): FamilyAsgRule[] {
+    return set.groups.flatMap((group) => group.rules.flatMap((asg) => familyShare(asg, this.family) ?? []));
+  }
+
+  /** The rules of the chain a set's containers share (their ASG allows), optimised. */
+  sharedAsgRules(set: AsgSet, usedSets: IpSet[]): readonly ChainRule[] {
+    // Merged per ASG rule as they are built; what is left for the chain is shadowing.
+    const rules = compileAsgRules(this.asgRules(set), () => ACCEPT, { merge: this.optimise, sets: this.setMaker(usedSets) });
+    return this.optimise ? dropShadowed(rules, this.family) : rules;
+  }
+
+  /** Whether the app has known IPv6 addresses (and so a chain of them for IPv6 c2c). */
+  hasAppAddresses(appGuid: string): boolean {
+    return this.c2c.ipv6Addresses(appGuid).length > 0;
   }
 
   /**
@@ -106,10 +127,14 @@ export class FamilyContext {
     if (addresses.length === 0) return undefined;
     const name = direction === 'from' ? this.names.fromApp(appGuid) : this.names.toApp(appGuid);
     const field = direction === 'from' ? 'source' : 'destination';
-    this.chains.define(name, `the IPv6 addresses of app ${appGuid} (${direction})`, () =>
-      addresses.map((value) =>
-        rule({ [field]: hostMatch(6, value), target: ACCEPT, origin: layout(`c2c ${direction} app ${appGuid}`) }),
-      ),
+    this.chains.define(
+      name,
+      `the IPv6 addresses of app ${appGuid} (${direction})`,
+      () =>
+        addresses.map((value) =>
+          rule({ [field]: hostMatch(6, value), target: ACCEPT, origin: layout(`c2c ${direction} app ${appGuid}`) }),
+        ),
+      { dependencies: [addresses.join(' ')] },
     );
     return name;
   }

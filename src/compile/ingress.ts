@@ -13,14 +13,21 @@ import type { C2cPolicy, Container } from '../model/cell.js';
 import type { FamilyContext } from './family-context.js';
 import { acceptEstablished, c2cOrigin, deniedLog, layout, logPrefix, transport } from './rule-helpers.js';
 
-function c2cRules(context: FamilyContext, policy: C2cPolicy): Rule[] {
+/** A c2c policy toward the container, with (IPv6) the chain of its source app's addresses. */
+interface IngressPolicy {
+  readonly policy: C2cPolicy;
+  readonly sourceChain: string | undefined;
+}
+
+function c2cRules(context: FamilyContext, { policy, sourceChain }: IngressPolicy): Rule[] {
   const { source, destination } = policy;
   const { protocol: proto, matches } = transport(destination.protocol, destination.ports.start, destination.ports.end);
   const note = comment(`src:${source.appGuid}_dst:${destination.appGuid}`);
   const origin = c2cOrigin(policy);
   if (context.family === 6) {
-    const chain = context.appAddresses('from', source.appGuid);
-    return chain === undefined ? [] : [rule({ protocol: proto, matches: [...matches, note], target: jump(chain), origin })];
+    return sourceChain === undefined
+      ? []
+      : [rule({ protocol: proto, matches: [...matches, note], target: jump(sourceChain), origin })];
   }
   const mark = markMatch(source.tag);
   const accept = rule({ protocol: proto, matches: [...matches, mark, note], target: ACCEPT, origin });
@@ -40,9 +47,9 @@ function c2cRules(context: FamilyContext, policy: C2cPolicy): Rule[] {
   return [logged, accept];
 }
 
-export function ingressRules(context: FamilyContext, container: Container): Rule[] {
+function ingressRules(context: FamilyContext, container: Container, policies: readonly IngressPolicy[]): Rule[] {
   const rules: Rule[] = [acceptEstablished()];
-  for (const policy of context.c2c.asDestination(container.appGuid)) rules.push(...c2cRules(context, policy));
+  for (const policy of policies) rules.push(...c2cRules(context, policy));
   const tag = context.config.ingressTag;
   for (const port of container.ports) {
     const { protocol: proto, matches } = transport('tcp', port);
@@ -74,4 +81,21 @@ export function ingressRules(context: FamilyContext, container: Container): Rule
     }),
   );
   return rules;
+}
+
+/** Define the chain of traffic to the container, and (IPv6) the address chains of its c2c sources. */
+export function defineIngress(context: FamilyContext, container: Container): string {
+  const name = context.names.ingress(container.handle);
+  const policies = context.c2c.asDestination(container.appGuid).map((policy) => ({
+    policy,
+    sourceChain: context.family === 6 ? context.appAddresses('from', policy.source.appGuid) : undefined,
+  }));
+  context.chains.define(name, `traffic to container ${container.handle}`, () => ingressRules(context, container, policies), {
+    dependencies: [
+      context.config,
+      container.ports.join(','),
+      ...policies.flatMap(({ policy, sourceChain }) => [policy, sourceChain]),
+    ],
+  });
+  return name;
 }

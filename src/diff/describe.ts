@@ -3,7 +3,7 @@ import type { Plan } from './plan.js';
 
 export function describePlan(plan: Plan): string {
   const out: string[] = [];
-  const family = `IPv${plan.family}`;
+  const family = plan.table === 'filter' ? `IPv${plan.family}` : `IPv${plan.family} ${plan.table}`;
   for (const change of plan.chains) {
     switch (change.kind) {
       case 'create':

@@ -1,11 +1,10 @@
-// Desired ruleset vs live state -> the minimal restore plan, for the chains asgc owns (its
-// prefix) and its hook rules in built-in chains. Nothing else is ever touched.
+// Desired table vs live table (both as text) -> the minimal restore plan, for the chains asgc
+// owns (its prefix) and its hook rules in built-in chains. Nothing else is ever touched.
 import type { Family } from '../model/address.js';
-import { isBuiltinChain, type Ruleset } from '../ir/ruleset.js';
+import { isBuiltinChain } from '../ir/ruleset.js';
+import type { TextChain, TextTable } from '../ir/text-table.js';
 import { canonicalSpec } from '../iptables/rule-parse.js';
 import { tokenizeRestoreLine } from '../iptables/tokenize.js';
-import type { SavedChain, SavedTable } from '../iptables/save-file.js';
-import { chainSpecs } from '../render/save-text.js';
 import { shortestEdit } from './edit-script.js';
 
 /** One line of a restore script for one chain, in the order restore applies them. */
@@ -62,11 +61,11 @@ export interface Ownership {
 
 export interface PlanOptions {
   /**
-   * false: a changed chain is always rewritten whole, never edited by rule index. For plans
-   * made against a remembered state rather than one just read: an index computed on a chain
-   * someone else has since changed would hit the wrong rule, a rewrite cannot.
+   * Which chains may be edited by rule index (default: all). The others, when changed, are
+   * rewritten whole: for chains known from memory rather than just read, an index computed on
+   * a chain someone else has since changed would hit the wrong rule, a rewrite cannot.
    */
-  readonly ruleEdits?: boolean;
+  readonly ruleEdits?: boolean | ((chain: string) => boolean);
 }
 
 /** The rule texts of the live chain, normalised only where they differ from what is wanted. */
@@ -113,24 +112,25 @@ function jumpTarget(spec: string): string | undefined {
 }
 
 export function planChanges(
-  desired: Ruleset,
-  live: SavedTable | undefined,
+  family: Family,
+  desired: TextTable,
+  live: TextTable | undefined,
   ownership: Ownership,
   options: PlanOptions = {},
 ): Plan {
-  const family = desired.family;
-  const table = desired.tables.find((candidate) => candidate.name === 'filter');
-  if (table === undefined) throw new Error('internal error: the desired ruleset has no filter table');
+  const tableName = desired.name;
   const owns = (chain: string) => chain.startsWith(ownership.prefix);
-  const liveChains: ReadonlyMap<string, SavedChain> = live?.chains ?? new Map();
-  const isUserChain = (name: string) => owns(name) || (liveChains.has(name) && !isBuiltinChain('filter', name));
+  const builtin = (chain: string) => isBuiltinChain(tableName, chain);
+  const liveChains: ReadonlyMap<string, TextChain> = live?.chains ?? new Map();
+  const isUserChain = (name: string) => owns(name) || (liveChains.has(name) && !builtin(name));
+  const { ruleEdits = true } = options;
+  const editable = typeof ruleEdits === 'function' ? ruleEdits : () => ruleEdits;
 
   const desiredOwned = new Map<string, readonly string[]>();
   const desiredHooks = new Map<string, readonly string[]>();
-  for (const chain of table.chains) {
-    const specs = chainSpecs(chain.rules, family);
-    if (isBuiltinChain('filter', chain.name)) desiredHooks.set(chain.name, specs);
-    else if (owns(chain.name)) desiredOwned.set(chain.name, specs);
+  for (const chain of desired.chains.values()) {
+    if (builtin(chain.name)) desiredHooks.set(chain.name, chain.specs);
+    else if (owns(chain.name)) desiredOwned.set(chain.name, chain.specs);
     else throw new Error(`internal error: compiled chain ${chain.name} does not carry the prefix ${ownership.prefix}`);
   }
 
@@ -144,7 +144,7 @@ export function planChanges(
     if (existing.specs === rules) continue;
     const before = liveRules(existing.specs, rules, family, isUserChain);
     if (before.length === rules.length && before.every((rule, i) => rule === rules[i])) continue;
-    const edits = options.ruleEdits === false ? undefined : chainEdits(before, rules);
+    const edits = editable(chain) ? chainEdits(before, rules) : undefined;
     chains.push(edits === undefined ? { kind: 'rewrite', chain, before, rules } : { kind: 'edit', chain, before, rules, edits });
   }
 
@@ -152,9 +152,9 @@ export function planChanges(
   // flushing it would change what the foreign chain does), and so is everything it jumps to.
   const unwanted = new Set([...liveChains.keys()].filter((chain) => owns(chain) && !desiredOwned.has(chain)));
   const kept = new Map<string, string>();
-  let holders = [...liveChains.values()].filter((chain) => !owns(chain.name) && !isBuiltinChain('filter', chain.name));
+  let holders = [...liveChains.values()].filter((chain) => !owns(chain.name) && !builtin(chain.name));
   while (holders.length > 0) {
-    const next: SavedChain[] = [];
+    const next: TextChain[] = [];
     for (const holder of holders) {
       for (const spec of holder.specs) {
         const target = jumpTarget(spec);
@@ -171,11 +171,11 @@ export function planChanges(
   }
 
   const hooks: HookChange[] = [];
-  for (const builtin of liveChains.keys()) {
-    if (isBuiltinChain('filter', builtin) && !desiredHooks.has(builtin)) desiredHooks.set(builtin, []);
+  for (const name of liveChains.keys()) {
+    if (builtin(name) && !desiredHooks.has(name)) desiredHooks.set(name, []);
   }
-  for (const [builtin, wanted] of desiredHooks) {
-    const specs = liveChains.get(builtin)?.specs ?? [];
+  for (const [hookChain, wanted] of desiredHooks) {
+    const specs = liveChains.get(hookChain)?.specs ?? [];
     const ours = specs.filter((spec) => {
       const target = jumpTarget(spec);
       return target !== undefined && owns(target);
@@ -184,19 +184,8 @@ export function planChanges(
       .slice(0, wanted.length)
       .map((spec, i) => (spec === wanted[i] ? spec : canonicalSpec(spec, family, isUserChain)));
     const inPlace = ours.length === wanted.length && top.every((spec, i) => spec === wanted[i]);
-    if (!inPlace) hooks.push({ chain: builtin, remove: ours, insert: wanted });
+    if (!inPlace) hooks.push({ chain: hookChain, remove: ours, insert: wanted });
   }
 
-  return { family, table: 'filter', chains, hooks, kept: [...kept].map(([chain, referencedBy]) => ({ chain, referencedBy })) };
-}
-
-/** A ruleset's filter table as if read back from iptables-save (for planning against a known state). */
-export function savedTableOf(ruleset: Ruleset): SavedTable | undefined {
-  const table = ruleset.tables.find((candidate) => candidate.name === 'filter');
-  if (table === undefined) return undefined;
-  const chains = new Map<string, SavedChain>();
-  for (const chain of table.chains) {
-    chains.set(chain.name, { name: chain.name, policy: chain.policy ?? '-', specs: chainSpecs(chain.rules, ruleset.family) });
-  }
-  return { name: 'filter', chains };
+  return { family, table: tableName, chains, hooks, kept: [...kept].map(([chain, referencedBy]) => ({ chain, referencedBy })) };
 }

@@ -2,7 +2,7 @@
 // characters raw (a newline would split the saved line), so text from input is made safe
 // here, once, before it enters the IR: then what we render is what the kernel keeps.
 import type { CommentMatch } from '../ir/matches.js';
-import { quoteArgument } from '../render/quote.js';
+import { quoteArgument } from '../extensions/quote.js';
 import { type MatchExtension, optionsByName } from './extension.js';
 
 export const COMMENT_MAX_BYTES = 255;

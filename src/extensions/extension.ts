@@ -3,7 +3,7 @@
 // render and parse stay mirror images.
 import type { Family } from '../model/address.js';
 import type { Match } from '../ir/matches.js';
-import type { Packet } from '../check/packet.js';
+import type { Packet } from '../ir/packet.js';
 import type { IpSet } from '../ir/ipset.js';
 
 /** One option of a match as written: `[!] --name value...`. */

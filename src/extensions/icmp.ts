@@ -1,6 +1,6 @@
 // -m icmp (IPv4). Type 255 is the kernel's wildcard and prints as "any"; a code of
 // undefined means every code of the type (range 0-255), printed without "/code".
-import type { Packet } from '../check/packet.js';
+import type { Packet } from '../ir/packet.js';
 import type { IcmpMatch } from '../ir/matches.js';
 import { type MatchExtension, negation, optionsByName, parseInteger } from './extension.js';
 

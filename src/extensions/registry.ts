@@ -1,7 +1,7 @@
 // Match kind and module name -> the extension module that owns it.
 import type { Family } from '../model/address.js';
 import type { Match } from '../ir/matches.js';
-import type { Packet } from '../check/packet.js';
+import type { Packet } from '../ir/packet.js';
 import { commentExtension } from './comment.js';
 import type { MatchContext, MatchExtension } from './extension.js';
 import { icmpExtension } from './icmp.js';

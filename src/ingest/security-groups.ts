@@ -1,6 +1,6 @@
 // GET /networking/v1/internal/security_groups responses: one page or an array of pages.
 // `rules` is a JSON string as the policy server sends it, or an array.
-import { PROTOCOLS, type RawAsgRule, type SecurityGroup, validateAsgRule, type AsgRule } from '../model/asg.js';
+import { groupShares, PROTOCOLS, type RawAsgRule, type SecurityGroup, validateAsgRule, type AsgRule } from '../model/asg.js';
 import { ErrorSink, type InputError, pointer } from './input-error.js';
 import { parseJson } from './json.js';
 import { checkSchema, compileSchema } from './schema.js';
@@ -70,12 +70,20 @@ export interface IngestedRules {
   readonly errors: readonly { readonly pointer: string; readonly message: string }[];
 }
 
-/** Ingested groups' rules by guid, made again when the name or the rules text changed: see GenerationalCache. */
-export type GroupRulesCache = GenerationalCache<string, IngestedRules>;
+/** What the agent keeps of a group between cycles: its rules' text and what checking it found, not the rules. */
+export interface CheckedGroupText {
+  /** The rules as JSON text (the string the policy server sends, or the array written out). */
+  readonly text: string;
+  readonly errors: IngestedRules['errors'];
+  readonly shares: SecurityGroup['shares'];
+}
 
-function ingestRules(raw: RawGroup, file: string): IngestedRules {
+/** Checked groups by guid, checked again when the name or the rules text changed: see GenerationalCache. */
+export type GroupRulesCache = GenerationalCache<string, CheckedGroupText>;
+
+function ingestRules(guid: string, name: string, rulesValue: unknown, file: string): IngestedRules {
   const sink = new ErrorSink(file);
-  let rules: unknown = raw.rules;
+  let rules: unknown = rulesValue;
   if (typeof rules === 'string') {
     const parsed = parseJson(rules, file);
     if (!parsed.ok) {
@@ -87,13 +95,50 @@ function ingestRules(raw: RawGroup, file: string): IngestedRules {
   if (!checkSchema(validateRules, rules, sink, '/rules')) return { rules: [], errors: sink.errors };
   const result: AsgRule[] = [];
   (rules as RawAsgRule[]).forEach((rawRule, ruleIndex) => {
-    const { rule, errors } = validateAsgRule(rawRule, { groupGuid: raw.guid, groupName: raw.name, ruleIndex });
+    const { rule, errors } = validateAsgRule(rawRule, { groupGuid: guid, groupName: name, ruleIndex });
     for (const error of errors) {
       sink.add(`/rules/${ruleIndex}${error.field ? `/${error.field}` : ''}`, error.message);
     }
     if (rule) result.push(rule);
   });
   return { rules: result, errors: sink.errors };
+}
+
+/**
+ * A group whose rules are read from their text when first asked for: the agent compiles an
+ * unchanged group's chains from its cache, and so never reads (nor keeps) its rules at all.
+ */
+class IngestedGroup implements SecurityGroup {
+  readonly guid: string;
+  readonly name: string;
+  readonly stagingDefault: boolean;
+  readonly runningDefault: boolean;
+  readonly stagingSpaceGuids: readonly string[];
+  readonly runningSpaceGuids: readonly string[];
+  readonly broken: boolean;
+  readonly shares: SecurityGroup['shares'];
+
+  constructor(
+    raw: RawGroup,
+    readonly revision: string,
+    checked: Pick<CheckedGroupText, 'errors' | 'shares'>,
+    private readonly file: string,
+    private loaded: readonly AsgRule[] | undefined,
+  ) {
+    this.guid = raw.guid;
+    this.name = raw.name;
+    this.stagingDefault = raw.staging_default ?? false;
+    this.runningDefault = raw.running_default ?? false;
+    this.stagingSpaceGuids = raw.staging_space_guids ?? [];
+    this.runningSpaceGuids = raw.running_space_guids ?? [];
+    this.broken = checked.errors.length > 0;
+    this.shares = checked.shares;
+  }
+
+  get rules(): readonly AsgRule[] {
+    this.loaded ??= ingestRules(this.guid, this.name, this.revision, this.file).rules;
+    return this.loaded;
+  }
 }
 
 export interface IngestedSecurityGroups {
@@ -107,7 +152,7 @@ export interface IngestedSecurityGroups {
 
 /**
  * With a cache, a group whose guid, name and rules text are unchanged since the last call is
- * not validated again, and keeps its rule objects (which lets the compile reuse its chains).
+ * not checked again, and its rules are not read until a compile asks for them.
  */
 export function ingestSecurityGroups(document: unknown, file: string, cache?: GroupRulesCache): IngestedSecurityGroups {
   const sink = new ErrorSink(file);
@@ -128,19 +173,16 @@ export function ingestSecurityGroups(document: unknown, file: string, cache?: Gr
       }
       seen.set(raw.guid, groupAt);
       const text = typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules);
-      const ingested = cache ? cache.get(raw.guid, [raw.name, text], () => ingestRules(raw, file)) : ingestRules(raw, file);
-      for (const error of ingested.errors) sink.add(`${groupAt}${error.pointer}`, error.message);
-      if (ingested.errors.length > 0) broken.add(raw.guid);
-      const rules = ingested.rules;
-      groups.push({
-        guid: raw.guid,
-        name: raw.name,
-        rules,
-        stagingDefault: raw.staging_default ?? false,
-        runningDefault: raw.running_default ?? false,
-        stagingSpaceGuids: raw.staging_space_guids ?? [],
-        runningSpaceGuids: raw.running_space_guids ?? [],
-      });
+      let loaded: readonly AsgRule[] | undefined;
+      const check = (): CheckedGroupText => {
+        const ingested = ingestRules(raw.guid, raw.name, raw.rules, file);
+        loaded = ingested.rules;
+        return { text, errors: ingested.errors, shares: groupShares(ingested.rules) };
+      };
+      const checked = cache ? cache.get(raw.guid, [raw.name, text], check) : check();
+      for (const error of checked.errors) sink.add(`${groupAt}${error.pointer}`, error.message);
+      if (checked.errors.length > 0) broken.add(raw.guid);
+      groups.push(new IngestedGroup(raw, checked.text, checked, file, loaded));
     });
   });
   const inGroups = sink.errors.filter((error) => /^(\/\d+)?\/security_groups\/\d+\/rules(\/|$)/.test(error.pointer)).length;

@@ -1,8 +1,8 @@
 // The ipset edge: `ipset save`, `ipset restore` and `ipset destroy`, optionally inside a
 // network namespace (sets, like tables, belong to one), through the same Runner as iptables.
-import { inNamespace } from '../iptables/backend.js';
-import { DataplaneError } from '../iptables/dataplane-error.js';
-import { defaultRunner, type Runner } from '../iptables/exec.js';
+import { inNamespace } from '../exec/namespace.js';
+import { DataplaneError } from '../exec/dataplane-error.js';
+import { defaultRunner, type Runner } from '../exec/process.js';
 
 export interface SetDataplane {
   /** Every set with its members, as `ipset save` prints them. */

@@ -16,8 +16,3 @@ export function tools(backend: Backend, family: Family): Tools {
   const suffix = backend === 'nft' ? '-nft' : '-legacy';
   return { save: `${base}${suffix}-save`, restore: `${base}${suffix}-restore`, command: `${base}${suffix}` };
 }
-
-/** Run `argv` inside a network namespace (ip netns exec), or as is when none is given. */
-export function inNamespace(namespace: string | undefined, argv: readonly string[]): string[] {
-  return namespace === undefined ? [...argv] : ['ip', 'netns', 'exec', namespace, ...argv];
-}

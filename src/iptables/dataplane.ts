@@ -1,29 +1,24 @@
-// The iptables edge: read a family's filter table with *-save, write with *-restore, on one
-// backend, optionally inside a network namespace. Everything runs as an argument vector,
-// never through a shell, and every command that runs goes through one Runner (which tests
-// can record).
+// The iptables edge: read a table of one family with *-save or one chain with -S, write with
+// *-restore, on one backend, optionally inside a network namespace. Everything runs as an
+// argument vector, never through a shell, and every command goes through one Runner (which
+// tests can record or fault).
 import type { Family } from '../model/address.js';
-import { type Backend, inNamespace, tools } from './backend.js';
-import { IpsetCommand, type SetDataplane } from '../ipset/dataplane.js';
-import { DataplaneError } from './dataplane-error.js';
-import { defaultRunner, type Runner } from './exec.js';
-
-export { defaultRunner, type Runner, runnerWithEnv } from './exec.js';
-export { DataplaneError } from './dataplane-error.js';
+import { DataplaneError } from '../exec/dataplane-error.js';
+import { inNamespace } from '../exec/namespace.js';
+import { defaultRunner, type Runner } from '../exec/process.js';
+import { type Backend, tools } from './backend.js';
 
 export interface Dataplane {
   readonly backend: Backend;
-  /** The filter table as iptables-save prints it. */
-  save(family: Family): Promise<string>;
+  /** One table as iptables-save prints it. */
+  save(family: Family, table: string): Promise<string>;
   /** Run one restore script with --noflush; throws RestoreError when it fails. */
   restore(family: Family, script: string): Promise<void>;
   /**
-   * One chain of the filter table: its rules' text after `-A <chain> `, or undefined when the
-   * chain does not exist. The agent's canary: on nf_tables it reads only that chain.
+   * One chain: its rules' text after `-A <chain> `, or undefined when the chain does not
+   * exist. On nf_tables this reads only that chain; on legacy it costs a whole-table read.
    */
-  listChain(family: Family, chain: string): Promise<readonly string[] | undefined>;
-  /** The kernel's ipsets in the same place; absent where sets cannot be managed. */
-  readonly sets?: SetDataplane;
+  listChain(family: Family, table: string, chain: string): Promise<readonly string[] | undefined>;
 }
 
 /** A failed iptables-restore, with the failing line of the script and the lines around it. */
@@ -68,39 +63,37 @@ export function scriptContext(script: string, line: number | undefined, around =
   return context;
 }
 
-export interface IptablesDataplaneOptions {
+export interface IptablesCommandOptions {
   readonly namespace?: string;
   readonly run?: Runner;
-  /** Seconds iptables-restore waits for the xtables lock (legacy backend; nft takes no lock). */
+  /** Seconds iptables waits for the xtables lock (legacy backend; nft takes no lock). */
   readonly waitSeconds?: number;
 }
 
-export class IptablesDataplane implements Dataplane {
+export class IptablesCommand implements Dataplane {
   private readonly run: Runner;
-  readonly sets: SetDataplane;
 
   constructor(
     readonly backend: Backend,
-    private readonly options: IptablesDataplaneOptions = {},
+    private readonly options: IptablesCommandOptions = {},
   ) {
     this.run = options.run ?? defaultRunner;
-    this.sets = new IpsetCommand(options.namespace, this.run);
   }
 
-  async save(family: Family): Promise<string> {
-    const argv = inNamespace(this.options.namespace, [tools(this.backend, family).save, '-t', 'filter']);
+  async save(family: Family, table: string): Promise<string> {
+    const argv = inNamespace(this.options.namespace, [tools(this.backend, family).save, '-t', table]);
     const result = await this.run(argv);
     if (result.code !== 0) throw new DataplaneError(`${argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
     return result.stdout;
   }
 
-  async listChain(family: Family, chain: string): Promise<readonly string[] | undefined> {
+  async listChain(family: Family, table: string, chain: string): Promise<readonly string[] | undefined> {
     const argv = inNamespace(this.options.namespace, [
       tools(this.backend, family).command,
       '-w',
       String(this.options.waitSeconds ?? 10),
       '-t',
-      'filter',
+      table,
       '-S',
       chain,
     ]);

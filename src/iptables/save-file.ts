@@ -3,6 +3,7 @@
 // Rules are read into the IR separately and only where needed (see rule-parse.ts).
 import { type Result, fail, ok } from '../model/result.js';
 import { BUILTIN_CHAINS } from '../ir/ruleset.js';
+import type { TextTable } from '../ir/text-table.js';
 
 export type SaveLine =
   /** `#...` comment lines and blank lines, verbatim. */
@@ -95,21 +96,8 @@ export function renderSaveFile(file: SaveFile): string {
   return file.lines.length === 0 ? '' : `${file.lines.map(renderSaveLine).join('\n')}\n`;
 }
 
-/** One table of a save file: its chains in declaration order, each with its rules' text in order. */
-export interface SavedTable {
-  readonly name: string;
-  readonly chains: ReadonlyMap<string, SavedChain>;
-}
-
-export interface SavedChain {
-  readonly name: string;
-  /** ACCEPT/DROP for built-in chains, '-' for user chains. */
-  readonly policy: string;
-  readonly specs: readonly string[];
-}
-
 /** The tables of a parsed save file (a table appearing twice is merged, as restore would). */
-export function savedTables(file: SaveFile): Map<string, SavedTable> {
+export function savedTables(file: SaveFile): Map<string, TextTable> {
   const tables = new Map<string, Map<string, { name: string; policy: string; specs: string[] }>>();
   let current: Map<string, { name: string; policy: string; specs: string[] }> | undefined;
   for (const line of file.lines) {

@@ -24,12 +24,22 @@ export class GenerationalCache<K, V> {
     return value;
   }
 
+  /** The value last made for `key`, whatever it was made from (kept for the next round too). */
+  last(key: K): V | undefined {
+    const entry = this.current.get(key) ?? this.previous.get(key);
+    if (entry !== undefined) this.current.set(key, entry);
+    return entry?.value;
+  }
+
   endRound(): void {
     this.previous = this.current;
     this.current = new Map();
   }
 
+  /** Entries kept: those of the round under way, and those the last round used. */
   get size(): number {
-    return this.current.size;
+    let size = this.current.size;
+    for (const key of this.previous.keys()) if (!this.current.has(key)) size++;
+    return size;
   }
 }

@@ -35,11 +35,35 @@ export interface AsgRule {
 export interface SecurityGroup {
   readonly guid: string;
   readonly name: string;
+  /**
+   * The rules that validate. The agent's ingest keeps only a group's text between cycles and
+   * reads the rules from it again when a compile needs them (see ingest/security-groups).
+   */
   readonly rules: readonly AsgRule[];
+  /** Some rule does not validate: whoever uses the group is held on its last good rules. */
+  readonly broken: boolean;
+  /** Changes whenever the rules do: what caches of compiled chains compare (===), with the name. */
+  readonly revision: string;
+  /** Per family, known without reading the rules: whether any rule has a destination there, and any such rule logs. */
+  readonly shares: Readonly<Record<Family, GroupShare>>;
   readonly stagingDefault: boolean;
   readonly runningDefault: boolean;
   readonly stagingSpaceGuids: readonly string[];
   readonly runningSpaceGuids: readonly string[];
+}
+
+export interface GroupShare {
+  readonly rules: boolean;
+  readonly logs: boolean;
+}
+
+/** What a group's rules hold for each family. */
+export function groupShares(rules: readonly AsgRule[]): Record<Family, GroupShare> {
+  const share = (family: Family): GroupShare => {
+    const own = rules.filter((rule) => rule.destinations.some((block) => block.family === family));
+    return { rules: own.length > 0, logs: own.some((rule) => rule.log) };
+  };
+  return { 4: share(4), 6: share(6) };
 }
 
 /** A rule as the schema admits it: CC form (keys absent) or policy-server form (zero values). */

@@ -2,6 +2,7 @@
 // "# Generated/Completed" comment lines): tables, chain declarations, -A lines, COMMIT.
 import type { Family } from '../model/address.js';
 import { formatBlock } from '../model/address.js';
+import { compareBytewise } from '../model/order.js';
 import { renderMatch } from '../extensions/registry.js';
 import { renderTarget } from '../extensions/targets.js';
 import {
@@ -13,6 +14,7 @@ import {
   type Table,
   BUILTIN_CHAINS,
 } from '../ir/ruleset.js';
+import type { TextRuleset, TextTable } from '../ir/text-table.js';
 
 function pushAddress(words: string[], option: string, match: AddressMatch | undefined): void {
   if (match === undefined) return;
@@ -73,13 +75,6 @@ export function renderRule(chain: string, rule: ChainRule, family: Family): stri
   return words.join(' ');
 }
 
-/** strcmp order, as iptables-save sorts user chains. */
-export function compareBytewise(a: string, b: string): number {
-  // Chain names are almost always ASCII, where UTF-16 order is byte order.
-  if (/^[\x00-\x7f]*$/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
 /** Built-in chains in hook order, then user chains in strcmp order. */
 export function orderChains(table: Table): Chain[] {
   const builtins = BUILTIN_CHAINS[table.name] ?? [];
@@ -124,4 +119,26 @@ export function sameRendering(a: Ruleset, b: Ruleset): boolean {
       return x.length === y.length && x.every((spec, i) => spec === y[i]);
     });
   });
+}
+
+/** A table as text: each chain's rule texts, in the ruleset's chain order. */
+export function textTable(table: Table, family: Family): TextTable {
+  return {
+    name: table.name,
+    chains: new Map(
+      table.chains.map((chain) => [
+        chain.name,
+        { name: chain.name, policy: chain.policy ?? '-', specs: chainSpecs(chain.rules, family) },
+      ]),
+    ),
+  };
+}
+
+/** A ruleset as text, as diff and reconcile compare it with the live state. */
+export function textRuleset(ruleset: Ruleset): TextRuleset {
+  return {
+    family: ruleset.family,
+    tables: ruleset.tables.map((table) => textTable(table, ruleset.family)),
+    sets: ruleset.sets ?? [],
+  };
 }

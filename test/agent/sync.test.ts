@@ -14,25 +14,33 @@ import { compileDirectory } from '../support/scenarios.js';
 import { SimulatedDataplane } from '../support/simulated-dataplane.js';
 import { withRestore } from '../support/dataplanes.js';
 import type { Dataplane } from '../../src/iptables/dataplane.js';
+import type { ReconcilePolicy } from '../../src/reconcile/family.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 
 let directory: string;
 let clock: number;
 let dataplane: SimulatedDataplane;
 
-function syncer(plane: Dataplane = dataplane) {
+/** nf_tables' policy: the canary every cycle, what is written read back at once. */
+const POLICY: ReconcilePolicy = { resyncIntervalMs: 60_000, canaryIntervalMs: 0, verify: 'now', postWriteDelayMs: 0 };
+
+function syncer(plane: Dataplane = dataplane, policy = POLICY) {
   return new Syncer({
     source: new FileSource(directory),
     metadataPath: join(directory, 'containers.json'),
     endpointsPath: join(directory, 'endpoints.json'),
     asgcConfigPath: join(directory, 'config.json'),
-    dataplane: plane,
+    dataplane: { tables: plane },
     families: [4, 6],
-    resyncIntervalMs: 60_000,
+    policy,
     now: () => clock,
     log: new MemoryLogger(),
-    metrics: new Metrics(),
+    metrics: new Metrics('test'),
   });
+}
+
+async function live(family: 4 | 6): Promise<string> {
+  return dataplane.save(family, 'filter');
 }
 
 async function expected(family: 4 | 6): Promise<string> {
@@ -66,23 +74,54 @@ describe('a sync cycle', () => {
   it('converges to what the scenario compiles to', async () => {
     const report = await syncer().runCycle(true);
     expect(report.status).toBe('applied');
-    for (const family of [4, 6] as const) expect(await dataplane.save(family)).toBe(await expected(family));
+    for (const family of [4, 6] as const) expect(await live(family)).toBe(await expected(family));
   });
 
-  it('with unchanged inputs reads nothing back and restores nothing: only the canary is checked', async () => {
+  it('with unchanged inputs reads nothing back and restores nothing: only the canary (the hook chains) is checked', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    const [saves, restores, canaries] = [dataplane.saves, dataplane.restores.length, dataplane.canaryChecks];
+    const [saves, restores, reads] = [dataplane.saves, dataplane.restores.length, dataplane.chainsRead.length];
     const report = await sync.runCycle(false);
     expect(report.status).toBe('unchanged');
     expect(dataplane.saves).toBe(saves);
     expect(dataplane.restores.length).toBe(restores);
-    expect(dataplane.canaryChecks).toBe(canaries + 2);
+    expect(dataplane.chainsRead.slice(reads).sort()).toEqual(['4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT']);
+  });
+
+  it('on legacy checks the canary only every canary interval, and what it wrote at a later cycle', async () => {
+    const legacy: ReconcilePolicy = {
+      resyncIntervalMs: 600_000,
+      canaryIntervalMs: 30_000,
+      verify: 'later',
+      postWriteDelayMs: 2_000,
+    };
+    const sync = syncer(dataplane, legacy);
+    await sync.runCycle(true);
+    // What the first cycle wrote is read back 2 s later.
+    expect(sync.nextCheckAt).toBe(clock + 2_000);
+    clock += 2_000;
+    await sync.runCycle(false);
+    expect(sync.nextCheckAt).toBeUndefined();
+    let [saves, reads] = [dataplane.saves, dataplane.chainReads];
+    clock += 10_000;
+    expect((await sync.runCycle(false)).status).toBe('unchanged');
+    expect([dataplane.saves - saves, dataplane.chainReads - reads]).toEqual([0, 0]);
+    // A change: written, not read back in the same cycle; the check is due 2 s later.
+    await changeOrdersDbPort();
+    expect((await sync.runCycle(false)).status).toBe('applied');
+    expect([dataplane.saves - saves, dataplane.chainReads - reads]).toEqual([0, 0]);
+    expect(sync.nextCheckAt).toBe(clock + 2_000);
+    clock += 2_000;
+    [saves, reads] = [dataplane.saves, dataplane.chainReads];
+    expect((await sync.runCycle(false)).status).toBe('unchanged');
+    // Only IPv4 wrote (the change has IPv4 destinations only): one whole-table read.
+    expect(dataplane.saves - saves).toBe(1);
+    expect(sync.nextCheckAt).toBeUndefined();
   });
 
   /** Someone else deletes rule 1 of the first IPv4 chain whose name starts with `prefix`. */
   async function deleteFirstRule(prefix: string): Promise<void> {
-    const declaration = (await dataplane.save(4)).split('\n').find((line) => line.startsWith(`:${prefix}`));
+    const declaration = (await live(4)).split('\n').find((line) => line.startsWith(`:${prefix}`));
     const chain = declaration?.split(' ')[0]?.slice(1) as string;
     await dataplane.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
   }
@@ -96,35 +135,61 @@ describe('a sync cycle', () => {
     const report = await sync.runCycle(false);
     expect(dataplane.saves).toBeGreaterThan(saves);
     expect(report.families[4]?.status).toBe('applied');
-    expect(await dataplane.save(4)).toBe(await expected(4));
+    expect(await live(4)).toBe(await expected(4));
   });
 
   it('repairs at once when its canary chain is gone or flushed', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    dataplane.removeChain(6, 'asgc-host');
     dataplane.flushAll(4);
+    dataplane.removeChain(6, 'asgc-forward');
     const report = await sync.runCycle(false);
     expect(report.families[6]?.status).toBe('applied');
     expect(report.families[4]?.status).toBe('applied');
-    for (const family of [4, 6] as const) expect(await dataplane.save(family)).toBe(await expected(family));
+    for (const family of [4, 6] as const) expect(await live(family)).toBe(await expected(family));
   });
 
-  it('plans a change against what it applied: one read-back (the verification), whole chains rewritten', async () => {
+  it('plans a change against what it knows, rewrites the chain whole, and reads back only what it wrote and the hooks', async () => {
     const sync = syncer();
     await sync.runCycle(true);
     await changeOrdersDbPort();
-    const [saves, restores] = [dataplane.saves, dataplane.restores.length];
+    const [saves, restores, reads] = [dataplane.saves, dataplane.restores.length, dataplane.chainsRead.length];
     const report = await sync.runCycle(false);
     expect(report.status).toBe('applied');
-    expect(dataplane.saves - saves).toBe(1);
+    expect(dataplane.saves - saves).toBe(0);
     const scripts = dataplane.restores.slice(restores).map((restore) => restore.script);
     expect(scripts).toHaveLength(1);
     expect(scripts[0]).not.toMatch(/^-[DI] asgc-/m);
-    expect(await dataplane.save(4)).toBe(await expected(4));
+    const written = [...(scripts[0] as string).matchAll(/^:(\S+)/gm)].map((match) => `4 ${match[1]}`);
+    // IPv4 reads back what it wrote and its hooks; IPv6, unchanged, checks its canary.
+    expect(dataplane.chainsRead.slice(reads).sort()).toEqual([...written, '4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT'].sort());
+    expect(await live(4)).toBe(await expected(4));
   });
 
-  it('repairs drift it finds when verifying a change planned against what it applied', async () => {
+  it('repairs at once what someone else changed in a chain it just wrote (the post-write check)', async () => {
+    // Another writer deletes a rule of the chain asgc just wrote, right after asgc's restore.
+    let armed = false;
+    let raced = false;
+    const racing = withRestore(dataplane, async (family, script, base) => {
+      await base.restore(family, script);
+      const chain = /^:(asgc-r-\S+)/m.exec(script)?.[1];
+      if (armed && !raced && family === 4 && chain !== undefined) {
+        raced = true;
+        await base.restore(4, `*filter\n-D ${chain} 1\nCOMMIT\n`);
+      }
+    });
+    const sync = syncer(racing);
+    await sync.runCycle(true);
+    await changeOrdersDbPort();
+    armed = true;
+    const report = await sync.runCycle(false);
+    expect(raced).toBe(true);
+    expect(report.status).toBe('applied');
+    expect(report.families[4]?.restores).toBe(2);
+    expect(await live(4)).toBe(await expected(4));
+  });
+
+  it('leaves drift in a chain a change does not touch to the resync', async () => {
     const sync = syncer();
     await sync.runCycle(true);
     // Someone deletes a rule of a chain the next change does not touch (a container's ingress).
@@ -132,8 +197,12 @@ describe('a sync cycle', () => {
     await changeOrdersDbPort();
     const report = await sync.runCycle(false);
     expect(report.families[4]?.status).toBe('applied');
-    expect(report.families[4]?.restores).toBe(2);
-    expect(await dataplane.save(4)).toBe(await expected(4));
+    expect(report.families[4]?.restores).toBe(1);
+    expect(await live(4)).not.toBe(await expected(4));
+    clock += 61_000;
+    const resync = await sync.runCycle(false);
+    expect(resync.families[4]?.status).toBe('applied');
+    expect(await live(4)).toBe(await expected(4));
   });
 
   it('applies a changed ASG and a new container in the next cycle', async () => {
@@ -149,8 +218,8 @@ describe('a sync cycle', () => {
     });
     const report = await sync.runCycle(false);
     expect(report.status).toBe('applied');
-    expect(await dataplane.save(4)).toBe(await expected(4));
-    expect(await dataplane.save(4)).toContain('--dport 5433');
+    expect(await live(4)).toBe(await expected(4));
+    expect(await live(4)).toContain('--dport 5433');
   });
 });
 
@@ -158,19 +227,19 @@ describe('the failure policy', () => {
   it('a half-written metadata file is an error for this cycle, not an empty cell', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    const before = await dataplane.save(4);
+    const before = await live(4);
     const text = await readFile(join(directory, 'containers.json'), 'utf8');
     await writeFile(join(directory, 'containers.json'), text.slice(0, text.length / 2));
     const report = await sync.runCycle(false);
     expect(report.status).toBe('failed');
     expect(report.problems[0]).toMatchObject({ kind: 'metadata', message: expect.stringContaining('torn or half-written') });
-    expect(await dataplane.save(4)).toBe(before);
+    expect(await live(4)).toBe(before);
   });
 
   it('a container whose ASGs do not compile keeps its last rules; the others sync; a new one gets default deny', async () => {
     const sync = syncer();
     await sync.runCycle(true);
-    const before = await dataplane.save(4);
+    const before = await live(4);
     // Break the space-A running group, change a space-B group, add a container in space A.
     await editJson('security_groups.json', (document) => {
       const groups = (document as { security_groups: { name: string; rules: { ports?: string; destination?: string }[] }[] })
@@ -194,7 +263,7 @@ describe('the failure policy', () => {
     expect(report.problems).toContainEqual(
       expect.objectContaining({ kind: 'input', message: expect.stringContaining('holding 3 container(s)') }),
     );
-    const after = await dataplane.save(4);
+    const after = await live(4);
     const chain = (text: string, prefix: string) => text.split('\n').filter((line) => line.startsWith(`-A ${prefix}`));
     // Held: same chains as before (space A's running set, a001's egress).
     expect(chain(after, 'asgc-r-5351a7421f0d')).toEqual(chain(before, 'asgc-r-5351a7421f0d'));
@@ -211,14 +280,14 @@ describe('the failure policy', () => {
     });
     const healed = await sync.runCycle(false);
     expect(healed.held).toEqual([]);
-    expect(await dataplane.save(4)).toBe(await expected(4));
+    expect(await live(4)).toBe(await expected(4));
   });
 
   it('an invalid policies document leaves c2c as it last was', async () => {
     await cp('rules/c2c-ipv4-overlay', directory, { recursive: true, force: true });
     const sync = syncer();
     await sync.runCycle(true);
-    const before = await dataplane.save(4);
+    const before = await live(4);
     await editJson('policies.json', (document) => {
       (document as { policies: { destination: { ports: { start: number } } }[] }).policies[0]!.destination.ports.start = 70000;
     });
@@ -229,7 +298,7 @@ describe('the failure policy', () => {
         message: expect.stringContaining('policies invalid, using the last good version'),
       }),
     );
-    expect(await dataplane.save(4)).toBe(before);
+    expect(await live(4)).toBe(before);
   });
 
   it('IPv4 failing does not stop IPv6', async () => {
@@ -240,8 +309,8 @@ describe('the failure policy', () => {
     const report = await syncer(failingV4).runCycle(true);
     expect(report.status).toBe('failed');
     expect(report.families).toEqual({ 4: { status: 'failed', restores: 0 }, 6: { status: 'applied', restores: 1 } });
-    expect(await dataplane.save(6)).toBe(await expected(6));
-    expect(await dataplane.save(4)).not.toContain('asgc-');
+    expect(await live(6)).toBe(await expected(6));
+    expect(await live(4)).not.toContain('asgc-');
   });
 
   it('an invalid asgc configuration with none applied before stops the cycle (defaults could be looser)', async () => {

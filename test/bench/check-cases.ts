@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Evaluator } from '../../src/check/evaluate.js';
-import type { Packet } from '../../src/check/packet.js';
+import type { Packet } from '../../src/ir/packet.js';
 import type { CompiledCell } from '../../src/compile/compile.js';
 import type { Family } from '../../src/model/address.js';
 import { readScenario } from '../../src/scenario/files.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { runProcess } from '../../src/iptables/exec.js';
+import { runProcess } from '../../src/exec/process.js';
 import { agentBenchmark } from './agent-cases.js';
 import { checkBenchmark } from './check-cases.js';
 import { applyBenchmark } from './apply-cases.js';
@@ -91,7 +91,7 @@ if (which === 'all' || which === 'check') {
   await checkBenchmark(CONTAINERS);
 }
 if (which === 'all' || which === 'agent') {
-  await agentBenchmark(CONTAINERS, Number(process.env.BENCH_AGENT_RUNS ?? 5), Number(process.env.BENCH_SOAK_CYCLES ?? 200), [
+  await agentBenchmark(CONTAINERS, Number(process.env.BENCH_AGENT_RUNS ?? 5), Number(process.env.BENCH_SOAK_CYCLES ?? 1000), [
     'nft',
     'legacy',
   ]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { type Decision, Evaluator } from '../../src/check/evaluate.js';
-import type { Packet } from '../../src/check/packet.js';
+import type { Packet } from '../../src/ir/packet.js';
 import { parseSaveText, savedTables } from '../../src/iptables/save-file.js';
 import { parseRuleSpec } from '../../src/iptables/rule-parse.js';
 import type { Chain, Ruleset } from '../../src/ir/ruleset.js';

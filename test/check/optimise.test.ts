@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Evaluator } from '../../src/check/evaluate.js';
-import type { Packet } from '../../src/check/packet.js';
+import type { Packet } from '../../src/ir/packet.js';
 import { optimiseRules } from '../../src/compile/optimise.js';
 import { comment } from '../../src/extensions/comment.js';
 import { limitMatch } from '../../src/extensions/limit.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asgc } from '../support/cli.js';
-import { inNamespace } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
 import { kernelTestsEnabled, mustRun, save, withNamespace } from '../support/kernel.js';
 
 let work: string;

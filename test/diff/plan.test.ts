@@ -1,13 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { shortestEdit } from '../../src/diff/edit-script.js';
-import { isEmptyPlan, planChanges, savedTableOf } from '../../src/diff/plan.js';
-import { ownedStateMatches } from '../../src/iptables/live-check.js';
+import { isEmptyPlan } from '../../src/diff/plan.js';
 import { renderPlanScripts } from '../../src/diff/script.js';
-import { applyFamily, NonConvergenceError } from '../../src/iptables/apply.js';
 import { RestoreError } from '../../src/iptables/dataplane.js';
+import { applyFamily } from '../../src/reconcile/apply.js';
+import { NonConvergenceError } from '../../src/reconcile/errors.js';
+import { FamilyReconciler } from '../../src/reconcile/family.js';
 import { withRestore } from '../support/dataplanes.js';
-import { renderRuleset } from '../../src/render/save-text.js';
+import { renderRuleset, textRuleset } from '../../src/render/save-text.js';
+import { ownedMatch, planFor } from '../support/plans.js';
 import { cell, compileText, container, securityGroup } from '../support/cell.js';
 import { compileCell } from '../../src/compile/compile.js';
 import { diffCase, expectConverged, filterTable, PREFIX } from '../support/random-state.js';
@@ -67,11 +69,11 @@ describe('plans', () => {
     const text = renderRuleset(desired)
       .replace(/-p udp -m udp --dport 53/g, '-p 17 --dport 53:53')
       .replace('-m state --state RELATED,ESTABLISHED', '-m state --state ESTABLISHED,RELATED');
-    expect(isEmptyPlan(planChanges(desired, filterTable(text), ownership))).toBe(true);
+    expect(isEmptyPlan(planFor(desired, filterTable(text), ownership))).toBe(true);
   });
 
   it('creates everything from an empty table, hook last in the script', () => {
-    const plan = planChanges(compiled()[4], undefined, ownership);
+    const plan = planFor(compiled()[4], undefined, ownership);
     expect(plan.chains.every((change) => change.kind === 'create')).toBe(true);
     const script = renderPlanScripts(plan)[0] as string;
     expect(script.indexOf('-I FORWARD 1 -j asgc-forward')).toBeGreaterThan(script.lastIndexOf('-A asgc-'));
@@ -80,7 +82,7 @@ describe('plans', () => {
   it('edits one rule by index, on a copy simulated in restore order', () => {
     const desired = compiled()[4];
     const live = renderRuleset(desired).replace('-A asgc-forward -s 10.255.0.3/32', '-A asgc-forward -s 10.255.0.9/32');
-    const plan = planChanges(desired, filterTable(live), ownership);
+    const plan = planFor(desired, filterTable(live), ownership);
     expect(plan.chains).toEqual([
       expect.objectContaining({
         kind: 'edit',
@@ -98,7 +100,7 @@ describe('plans', () => {
   it('removes a foreign rule found inside an owned chain', () => {
     const desired = compiled()[4];
     const live = renderRuleset(desired).replace('COMMIT', '-A asgc-forward -j ACCEPT\nCOMMIT');
-    const plan = planChanges(desired, filterTable(live), ownership);
+    const plan = planFor(desired, filterTable(live), ownership);
     expect(renderPlanScripts(plan)).toEqual(['*filter\n-D asgc-forward 5\nCOMMIT\n']);
   });
 
@@ -108,20 +110,20 @@ describe('plans', () => {
       '-A FORWARD -j asgc-forward',
       '-A FORWARD -i eth9 -j ACCEPT\n-A FORWARD -j asgc-forward',
     );
-    const plan = planChanges(desired, filterTable(live), ownership);
+    const plan = planFor(desired, filterTable(live), ownership);
     expect(renderPlanScripts(plan)).toEqual(['*filter\n-D FORWARD -j asgc-forward\n-I FORWARD 1 -j asgc-forward\nCOMMIT\n']);
   });
 
   it('unhooks, flushes and deletes chains no longer wanted, last', () => {
     const before = compiled(undefined, ['c1', 'c2'])[4];
     const after = compiled(undefined, ['c1'])[4];
-    const script = renderPlanScripts(planChanges(after, filterTable(renderRuleset(before)), ownership))[0] as string;
+    const script = renderPlanScripts(planFor(after, filterTable(renderRuleset(before)), ownership))[0] as string;
     const lines = script.split('\n');
     const deleted = lines.findIndex((line) => line.startsWith('-X asgc-o-c2-'));
     expect(lines.findIndex((line) => line.startsWith('-F asgc-o-c2-'))).toBeLessThan(deleted);
     expect(lines.findIndex((line) => line.startsWith('-D asgc-forward'))).toBeLessThan(deleted);
     expect(
-      renderPlanScripts(planChanges(after, filterTable(renderRuleset(before)), ownership), { separateDeletions: true }),
+      renderPlanScripts(planFor(after, filterTable(renderRuleset(before)), ownership), { separateDeletions: true }),
     ).toHaveLength(2);
   });
 
@@ -136,7 +138,7 @@ describe('plans', () => {
       [{ protocol: 'tcp', destination: '198.51.100.1,198.51.100.2,198.51.100.3', ports: '80,443' }],
       { runningDefault: true },
     );
-    const plan = planChanges(compiled([other])[4], filterTable(renderRuleset(compiled([many])[4])), ownership);
+    const plan = planFor(compiled([other])[4], filterTable(renderRuleset(compiled([many])[4])), ownership);
     expect(plan.chains).toEqual([expect.objectContaining({ kind: 'rewrite', chain: expect.stringMatching(/^asgc-r-global-/) })]);
     expect(renderPlanScripts(plan)[0]).toMatch(
       /^\*filter\n:asgc-r-global-\S+ - \[0:0\]\n(-A asgc-r-global-\S+ .*\n){6}COMMIT\n$/,
@@ -158,7 +160,7 @@ describe('plans', () => {
       'COMMIT',
       '',
     ].join('\n');
-    const script = renderPlanScripts(planChanges(desired, filterTable(live), { prefix: 'asgc-' }))[0] as string;
+    const script = renderPlanScripts(planFor(desired, filterTable(live), { prefix: 'asgc-' }))[0] as string;
     expect(script).not.toMatch(/DOCKER-USER|asgcx/);
   });
 });
@@ -169,11 +171,11 @@ describe('applying a plan to a strict simulated dataplane (property)', () => {
       await fc.assert(
         fc.asyncProperty(diffCase(family), async (testCase) => {
           const dataplane = new SimulatedDataplane({ [family]: testCase.live });
-          const outcome = await applyFamily(dataplane, testCase.desired, { prefix: PREFIX });
-          expectConverged(testCase, filterTable(await dataplane.save(family)));
-          expect(isEmptyPlan(planChanges(testCase.desired, filterTable(await dataplane.save(family)), { prefix: PREFIX }))).toBe(
-            true,
-          );
+          const outcome = await applyFamily(dataplane.host, testCase.desired, { prefix: PREFIX });
+          expectConverged(testCase, filterTable(await dataplane.save(family, 'filter')));
+          expect(
+            isEmptyPlan(planFor(testCase.desired, filterTable(await dataplane.save(family, 'filter')), { prefix: PREFIX })),
+          ).toBe(true);
           expect(dataplane.restores.length).toBe(outcome.scripts.length);
         }),
         { numRuns: 300 },
@@ -186,7 +188,7 @@ describe('apply', () => {
   it('runs no restore when nothing differs', async () => {
     const desired = compiled()[6];
     const dataplane = new SimulatedDataplane({ 6: renderRuleset(desired) });
-    expect((await applyFamily(dataplane, desired, ownership)).scripts).toEqual([]);
+    expect((await applyFamily(dataplane.host, desired, ownership)).scripts).toEqual([]);
     expect(dataplane.restores).toEqual([]);
   });
 
@@ -207,7 +209,7 @@ describe('apply', () => {
       }
       await simulated.restore(family, script);
     });
-    const outcome = await applyFamily(busyOnce, after, ownership);
+    const outcome = await applyFamily({ tables: busyOnce }, after, ownership);
     expect(outcome.scripts).toHaveLength(2);
     expect(outcome.scripts[1]).toMatch(/^\*filter\n-X asgc-i-c2-\S+\n-X asgc-o-c2-\S+\nCOMMIT\n$/);
   });
@@ -216,7 +218,7 @@ describe('apply', () => {
     const desired = compiled()[4];
     const simulated = new SimulatedDataplane();
     const ignoring = withRestore(simulated, async () => undefined);
-    await expect(applyFamily(ignoring, desired, ownership)).rejects.toBeInstanceOf(NonConvergenceError);
+    await expect(applyFamily({ tables: ignoring }, desired, ownership)).rejects.toBeInstanceOf(NonConvergenceError);
   });
 
   it('keeps the old state when a restore fails midway', async () => {
@@ -225,8 +227,8 @@ describe('apply', () => {
     const failing = withRestore(simulated, (f, script) =>
       simulated.restore(f, script.replace('COMMIT', '-A asgc-forward -j asgc-missing\nCOMMIT')),
     );
-    await expect(applyFamily(failing, compiled()[4], ownership)).rejects.toBeInstanceOf(RestoreError);
-    expect(await simulated.save(4)).toBe(before);
+    await expect(applyFamily({ tables: failing }, compiled()[4], ownership)).rejects.toBeInstanceOf(RestoreError);
+    expect(await simulated.save(4, 'filter')).toBe(before);
   });
 });
 
@@ -235,14 +237,14 @@ describe('the fast read-back check', () => {
     it(`IPv${family}: says "equal" only when the full diff finds nothing, and always once converged (property)`, async () => {
       await fc.assert(
         fc.asyncProperty(diffCase(family), async (testCase) => {
-          if (ownedStateMatches(testCase.live, testCase.desired, ownership)) {
-            expect(isEmptyPlan(planChanges(testCase.desired, filterTable(testCase.live), ownership))).toBe(true);
+          if (ownedMatch(testCase.live, testCase.desired, ownership)) {
+            expect(isEmptyPlan(planFor(testCase.desired, filterTable(testCase.live), ownership))).toBe(true);
           }
           const dataplane = new SimulatedDataplane({ [family]: testCase.live });
-          await applyFamily(dataplane, testCase.desired, ownership);
-          const kept = planChanges(testCase.desired, filterTable(await dataplane.save(family)), ownership).kept;
+          await applyFamily(dataplane.host, testCase.desired, ownership);
+          const kept = planFor(testCase.desired, filterTable(await dataplane.save(family, 'filter')), ownership).kept;
           // An owned chain kept for a foreign chain's sake is not "equal": the full diff decides that case.
-          expect(ownedStateMatches(await dataplane.save(family), testCase.desired, ownership)).toBe(kept.length === 0);
+          expect(ownedMatch(await dataplane.save(family, 'filter'), testCase.desired, ownership)).toBe(kept.length === 0);
         }),
         { numRuns: 300 },
       );
@@ -252,7 +254,7 @@ describe('the fast read-back check', () => {
   it('notices every kind of difference in owned state, and ignores foreign state', () => {
     const desired = compiled()[4];
     const text = renderRuleset(desired);
-    const check = (live: string) => ownedStateMatches(live, desired, ownership);
+    const check = (live: string) => ownedMatch(live, desired, ownership);
     expect(check(text)).toBe(true);
     const withForeign = text
       .replace(':OUTPUT ACCEPT [0:0]\n', ':OUTPUT ACCEPT [0:0]\n:DOCKER-USER - [0:0]\n')
@@ -272,22 +274,49 @@ describe('the fast read-back check', () => {
   });
 });
 
-describe('applying against a remembered state', () => {
+describe('reconciling against a remembered state', () => {
+  const patient = { resyncIntervalMs: Infinity, canaryIntervalMs: Infinity, verify: 'now', postWriteDelayMs: 0 } as const;
+
   for (const family of [4, 6] as const) {
     it(`IPv${family}: a change converges whatever the memory got wrong, never touching foreign state (property)`, async () => {
       await fc.assert(
         fc.asyncProperty(diffCase(family), diffCase(family), async (testCase, other) => {
-          const dataplane = new SimulatedDataplane({ [family]: testCase.live });
-          const outcome = await applyFamily(dataplane, testCase.desired, ownership, { assumedLive: other.desired });
-          if (isEmptyPlan(planChanges(testCase.desired, savedTableOf(other.desired), ownership))) {
+          // The reconciler applies (and so remembers) \`other\`; then someone else replaces the
+          // whole table behind its back.
+          const dataplane = new SimulatedDataplane({ [family]: renderRuleset(other.desired) });
+          const reconciler = new FamilyReconciler(family, dataplane.host, ownership, patient);
+          await reconciler.sync(textRuleset(other.desired));
+          dataplane.load(family, testCase.live);
+          const [saves, restores, reads] = [dataplane.saves, dataplane.restores.length, dataplane.chainsRead.length];
+          const outcome = await reconciler.sync(textRuleset(testCase.desired));
+          if (isEmptyPlan(planFor(testCase.desired, filterTable(renderRuleset(other.desired)), ownership))) {
             // Nothing to change by memory: nothing is read or written (drift waits for the resync).
-            expect([outcome.reads, dataplane.restores.length]).toEqual([0, 0]);
+            expect([dataplane.saves - saves, dataplane.restores.length - restores, outcome.reads]).toEqual([
+              0,
+              0,
+              { full: 0, chains: 0 },
+            ]);
             return;
           }
-          expectConverged(testCase, filterTable(await dataplane.save(family)));
-          expect(isEmptyPlan(planChanges(testCase.desired, filterTable(await dataplane.save(family)), ownership))).toBe(true);
-          // Planned against memory, chains are rewritten whole: no rule index is trusted.
-          expect(dataplane.restores[0]?.script).not.toMatch(/^-[DI] asgc-/m);
+          // What it wrote is as desired, and so are the hooks; other drift waits for the resync.
+          const after = filterTable(await dataplane.save(family, 'filter'));
+          const wanted = textRuleset(testCase.desired).tables[0]?.chains;
+          for (const change of outcome.plans.flatMap((plan) => [...plan.chains, ...plan.hooks]))
+            expect(after.chains.get(change.chain)?.specs.slice(0, wanted?.get(change.chain)?.specs.length), change.chain).toEqual(
+              wanted?.get(change.chain)?.specs ?? undefined,
+            );
+          // Planned against memory, a chain is edited by rule index only where it was just read.
+          const read = new Set(dataplane.chainsRead.slice(reads).map((entry) => entry.split(' ')[1]));
+          const edited = [...(dataplane.restores[restores]?.script ?? '').matchAll(/^-[DI] (asgc-\S+)/gm)].map(
+            (match) => match[1],
+          );
+          for (const chain of edited) expect(read.has(chain as string), `${chain} edited by index unread`).toBe(true);
+          // The resync reads it all and converges, never touching foreign state.
+          await reconciler.sync(undefined, { fullRead: true });
+          expectConverged(testCase, filterTable(await dataplane.save(family, 'filter')));
+          expect(isEmptyPlan(planFor(testCase.desired, filterTable(await dataplane.save(family, 'filter')), ownership))).toBe(
+            true,
+          );
         }),
         { numRuns: 300 },
       );
@@ -297,7 +326,15 @@ describe('applying against a remembered state', () => {
   it('reads nothing and restores nothing when the memory already is the desired state', async () => {
     const desired = compiled()[4];
     const dataplane = new SimulatedDataplane({ 4: renderRuleset(desired) });
-    const outcome = await applyFamily(dataplane, desired, ownership, { assumedLive: desired });
-    expect([outcome.reads, dataplane.saves, dataplane.restores.length]).toEqual([0, 0, 0]);
+    const reconciler = new FamilyReconciler(4, dataplane.host, ownership, patient);
+    await reconciler.sync(textRuleset(desired));
+    const [saves, restores, reads] = [dataplane.saves, dataplane.restores.length, dataplane.chainReads];
+    const outcome = await reconciler.sync(textRuleset(desired));
+    expect([outcome.reads, dataplane.saves - saves, dataplane.restores.length - restores, dataplane.chainReads - reads]).toEqual([
+      { full: 0, chains: 0 },
+      0,
+      0,
+      0,
+    ]);
   });
 });

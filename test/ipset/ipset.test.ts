@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { blocksAsCidrs, SetRegistry } from '../../src/compile/ipsets.js';
 import { coalesceBlocks } from '../../src/compile/optimise.js';
 import { type IpSet, setContains } from '../../src/ir/ipset.js';
-import { planSets } from '../../src/ipset/plan.js';
+import { planSets } from '../../src/diff/sets.js';
 import { ipSetOfSaved, parseSetSave, renderSetScript, type SavedSet } from '../../src/ipset/script.js';
 import {
   type AddressBlock,

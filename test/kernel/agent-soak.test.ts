@@ -12,7 +12,8 @@ import { JsonLogger } from '../../src/agent/logger.js';
 import { Metrics } from '../../src/agent/metrics.js';
 import { FileSource } from '../../src/agent/sources.js';
 import { Syncer } from '../../src/agent/sync.js';
-import { IptablesDataplane } from '../../src/iptables/dataplane.js';
+import { hostDataplane } from '../../src/reconcile/apply.js';
+import { defaultPolicy } from '../../src/reconcile/family.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { kernelTestsEnabled, save, withNamespace } from '../support/kernel.js';
 import { compileDirectory } from '../support/scenarios.js';
@@ -107,13 +108,13 @@ describe.skipIf(!enabled)('soak', () => {
         metadataPath: join(directory, 'containers.json'),
         endpointsPath: join(directory, 'endpoints.json'),
         asgcConfigPath: join(directory, 'config.json'),
-        dataplane: new IptablesDataplane('nft', { namespace }),
+        dataplane: hostDataplane('nft', { namespace }),
         families: [4, 6],
-        resyncIntervalMs: 60_000,
+        policy: defaultPolicy('nft', 60_000),
         now: Date.now,
         // Logs are written out and forgotten, as the JSON logger does (a memory logger would grow).
         log: new JsonLogger(() => undefined, 'debug'),
-        metrics: new Metrics(),
+        metrics: new Metrics('test'),
       });
       const heap: number[] = [];
       for (let cycle = 1; cycle <= CYCLES; cycle++) {

@@ -10,7 +10,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { MemoryLogger } from '../../src/agent/logger.js';
 import type { AgentSettings } from '../../src/agent/settings.js';
 import type { Backend } from '../../src/iptables/backend.js';
-import { defaultRunner, type Runner, runnerWithEnv } from '../../src/iptables/dataplane.js';
+import { defaultRunner, type Runner, runnerWithEnv } from '../../src/exec/process.js';
 import type { Family } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { makeCertificates, SERVER_NAME, type TestCertificates } from '../support/certs.js';

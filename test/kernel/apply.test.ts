@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isEmptyPlan, type Plan } from '../../src/diff/plan.js';
-import { applyFamily, planFamily } from '../../src/iptables/apply.js';
-import { BACKENDS, type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
-import { IptablesDataplane, RestoreError } from '../../src/iptables/dataplane.js';
+import { applyFamily, hostDataplane, planFamily } from '../../src/reconcile/apply.js';
+import { BACKENDS, type Backend, tools } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
+import { RestoreError } from '../../src/iptables/dataplane.js';
 import { withRestore } from '../support/dataplanes.js';
 import { type Family, FAMILIES } from '../../src/model/address.js';
 import { listScenarios } from '../../src/scenario/golden.js';
@@ -33,7 +34,7 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
         const golden = await readFile(join('golden', scenario, RULES_FILE[family]), 'utf8');
         await withNamespace(async (namespace) => {
           const recorder = recordingRunner();
-          const dataplane = new IptablesDataplane(backend, { namespace, run: recorder.run });
+          const dataplane = hostDataplane(backend, { namespace, run: recorder.run });
           const first = await applyFamily(dataplane, compiled.cell[family], ownership);
           expect(first.scripts.length).toBe(1);
           expect(await save(namespace, backend, family)).toBe(golden);
@@ -41,7 +42,7 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
           const second = await applyFamily(dataplane, compiled.cell[family], ownership);
           expect(second.scripts).toEqual([]);
           expect(restoresIn(recorder.commands)).toBe(before);
-          expect(isEmptyPlan(await planFamily(dataplane, compiled.cell[family], ownership))).toBe(true);
+          expect((await planFamily(dataplane, compiled.cell[family], ownership)).every(isEmptyPlan)).toBe(true);
         });
       }
     },
@@ -88,7 +89,7 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
       await withNamespace(async (namespace) => {
         expect((await restore(namespace, backend, family, FOREIGN[family])).code).toBe(0);
         const foreign = await foreignLines(namespace, backend, family);
-        const dataplane = new IptablesDataplane(backend, { namespace });
+        const dataplane = hostDataplane(backend, { namespace });
         for (const scenario of ['dual-stack-cell', 'lifecycles-two-spaces', 'deny-networks']) {
           await applyFamily(dataplane, (await compileDirectory(join('rules', scenario))).cell[family], ownership);
           expect(await foreignLines(namespace, backend, family)).toEqual(foreign);
@@ -114,16 +115,16 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
     'a restore that fails midway leaves the tables exactly as before ($backend, IPv$family)',
     async ({ backend, family }) => {
       await withNamespace(async (namespace) => {
-        const real = new IptablesDataplane(backend, { namespace });
+        const real = hostDataplane(backend, { namespace });
         await applyFamily(real, (await compileDirectory('rules/dual-stack-cell')).cell[family], ownership);
         const before = await save(namespace, backend, family);
-        const broken = withRestore(real, (f, script) => {
+        const broken = withRestore(real.tables, (f, script) => {
           const lines = script.split('\n');
           lines.splice(Math.floor(lines.length / 2), 0, '-A asgc-forward -m bogus-module --bogus -j ACCEPT');
-          return real.restore(f, lines.join('\n'));
+          return real.tables.restore(f, lines.join('\n'));
         });
         const next = (await compileDirectory('rules/lifecycles-two-spaces')).cell[family];
-        const failure = await applyFamily(broken, next, ownership).catch((error: unknown) => error);
+        const failure = await applyFamily({ tables: broken }, next, ownership).catch((error: unknown) => error);
         expect(failure).toBeInstanceOf(RestoreError);
         expect((failure as RestoreError).line).toBeGreaterThan(1);
         expect((failure as RestoreError).message).toContain('-m bogus-module');
@@ -141,7 +142,7 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
         await withNamespace(async (namespace) => {
           const loaded = await restore(namespace, backend, family, testCase.live);
           expect(loaded.code, loaded.stderr).toBe(0);
-          const dataplane = new IptablesDataplane(backend, { namespace });
+          const dataplane = hostDataplane(backend, { namespace });
           await applyFamily(dataplane, testCase.desired, { prefix: PREFIX });
           expectConverged(testCase, filterTable(await save(namespace, backend, family)));
         });
@@ -155,6 +156,12 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
   const CONTAINERS = 1000;
   const base = compileGenerated(generateCell(CONTAINERS));
 
+  /** The one plan an apply made (a second would be a repair after reading back). */
+  function only(plans: readonly Plan[]): Plan {
+    expect(plans).toHaveLength(1);
+    return plans[0] as Plan;
+  }
+
   function touched(plan: Plan): string[] {
     return [
       ...plan.chains.map((change) => `${change.kind} ${change.chain}`),
@@ -166,7 +173,7 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
     '$backend, IPv$family',
     async ({ backend, family }) => {
       await withNamespace(async (namespace) => {
-        const dataplane = new IptablesDataplane(backend, { namespace });
+        const dataplane = hostDataplane(backend, { namespace });
         await applyFamily(dataplane, base.cell[family], ownership);
         const spaceChain = (n: number) =>
           base.cell[family].tables[0]?.chains.find(
@@ -181,13 +188,13 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         const changed = compileGenerated(generateCell(CONTAINERS, CONTAINERS, new Set([500])));
         const target = spaceChain(500);
         const plan = await applyFamily(dataplane, changed.cell[family], ownership);
-        expect(touched(plan.plan).map((entry) => entry.split(' ')[1])).toEqual([target?.name]);
+        expect(touched(only(plan.plans)).map((entry) => entry.split(' ')[1])).toEqual([target?.name]);
         expect(plan.scripts.join('').split('\n').length - 3).toBeLessThanOrEqual(2 * (target?.rules.length ?? 0));
 
         // A container added: its ingress and egress chains (and its space's ASG chain), one rule
         // each way in the forward dispatch, one in the input dispatch.
         const added = compileGenerated(generateCell(CONTAINERS + 1, CONTAINERS + 1, new Set([500])));
-        const addedPlan = (await applyFamily(dataplane, added.cell[family], ownership)).plan;
+        const addedPlan = only((await applyFamily(dataplane, added.cell[family], ownership)).plans);
         const newChains = addedPlan.chains.filter((change) => change.kind === 'create').map((change) => change.chain.slice(0, 7));
         expect(newChains.sort()).toEqual(['asgc-i-', 'asgc-o-', 'asgc-r-']);
         const edits = (plan: Plan) =>
@@ -201,7 +208,7 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         expect(addedPlan.chains).toHaveLength(5);
 
         // ... and removed again: those chains deleted, those dispatch rules deleted.
-        const removedPlan = (await applyFamily(dataplane, changed.cell[family], ownership)).plan;
+        const removedPlan = only((await applyFamily(dataplane, changed.cell[family], ownership)).plans);
         expect(removedPlan.chains.filter((change) => change.kind === 'delete')).toHaveLength(3);
         expect(edits(removedPlan)).toEqual([
           ['asgc-forward', ['delete', 'delete']],
@@ -215,9 +222,9 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         const iptables = family === 4 ? `iptables-${backend}` : `ip6tables-${backend}`;
         await mustRun(inNamespace(namespace, [iptables, '-w', '-D', egress, '2']));
         await mustRun(inNamespace(namespace, [iptables, '-w', '-F', other]));
-        const repaired = (await applyFamily(dataplane, changed.cell[family], ownership)).plan;
+        const repaired = only((await applyFamily(dataplane, changed.cell[family], ownership)).plans);
         expect(touched(repaired).map((entry) => entry.split(' ')[1])).toEqual([egress, other].sort());
-        expect(isEmptyPlan(await planFamily(dataplane, changed.cell[family], ownership))).toBe(true);
+        expect((await planFamily(dataplane, changed.cell[family], ownership)).every(isEmptyPlan)).toBe(true);
       });
     },
     300_000,

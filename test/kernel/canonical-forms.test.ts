@@ -13,7 +13,7 @@ import { BACKENDS } from '../../src/iptables/backend.js';
 import { type Family, FAMILIES, parseCidr, parseAddress, range as rangeBlock } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { setMatch } from '../../src/extensions/set.js';
-import { inNamespace } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
 import { kernelTestsEnabled, mustRun, restore, save, withNamespace } from '../support/kernel.js';
 
 function cidr(text: string) {

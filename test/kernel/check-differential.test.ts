@@ -8,9 +8,8 @@ import type { ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Evaluator } from '../../src/check/evaluate.js';
-import { applyFamily } from '../../src/iptables/apply.js';
+import { applyFamily, hostDataplane } from '../../src/reconcile/apply.js';
 import { BACKENDS } from '../../src/iptables/backend.js';
-import { IptablesDataplane } from '../../src/iptables/dataplane.js';
 import type { CompiledCell } from '../../src/compile/compile.js';
 import { compileScenario } from '../../src/scenario/pipeline.js';
 import {
@@ -122,7 +121,7 @@ describe.skipIf(!enabled).each(SUITES)('the evaluator agrees with the kernel ($b
     ]);
     const ports = Array.from({ length: 10 }, (_, i) => PORT_BASE + i);
     server = await startBatchServer(outside, ports);
-    const dataplane = new IptablesDataplane(backend, { namespace: topology.cell });
+    const dataplane = hostDataplane(backend, { namespace: topology.cell });
     for (const family of [4, 6] as const) await applyFamily(dataplane, world.cell[family], { prefix: 'asgc-' });
   }, 60_000);
 

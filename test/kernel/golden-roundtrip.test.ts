@@ -7,7 +7,7 @@ import { BACKENDS } from '../../src/iptables/backend.js';
 import { FAMILIES } from '../../src/model/address.js';
 import { listScenarios } from '../../src/scenario/golden.js';
 import { IPSETS_FILE, RULES_FILE } from '../../src/scenario/pipeline.js';
-import { inNamespace } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
 import { parseSetSave } from '../../src/ipset/script.js';
 import { kernelTestsEnabled, mustRun, restore, save, savedSets, withNamespace } from '../support/kernel.js';
 

@@ -4,9 +4,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyFamily, type FamilyOutcome } from '../../src/iptables/apply.js';
-import { BACKENDS, inNamespace } from '../../src/iptables/backend.js';
-import { IptablesDataplane } from '../../src/iptables/dataplane.js';
+import { applyFamily, hostDataplane } from '../../src/reconcile/apply.js';
+import type { FamilyOutcome, HostDataplane } from '../../src/reconcile/family.js';
+import { BACKENDS } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
 import type { IpSet } from '../../src/ir/ipset.js';
 import { formatSetMember } from '../../src/ir/ipset.js';
 import { FAMILIES, type Family } from '../../src/model/address.js';
@@ -42,7 +43,7 @@ function withShorterList(texts: ScenarioTexts): ScenarioTexts {
 
 const withoutIpsets = (texts: ScenarioTexts): ScenarioTexts => ({ ...texts, config: { file: 'config.json', text: '{}' } });
 
-async function applyBoth(dataplane: IptablesDataplane, scenario: CompiledScenario): Promise<Record<Family, FamilyOutcome>> {
+async function applyBoth(dataplane: HostDataplane, scenario: CompiledScenario): Promise<Record<Family, FamilyOutcome>> {
   const [four, six] = await Promise.all(
     FAMILIES.map((family) => applyFamily(dataplane, scenario.cell[family], { prefix: 'asgc-' })),
   );
@@ -74,7 +75,7 @@ describe.skipIf(!enabled).each(BACKENDS)('ipsets on the kernel (%s)', (backend) 
     expect(names(first, 6).length).toBeGreaterThan(0);
     await withNamespace(async (namespace) => {
       const { run, commands } = recordingRunner();
-      const dataplane = new IptablesDataplane(backend, { namespace, run });
+      const dataplane = hostDataplane(backend, { namespace, run });
 
       // 1. Empty namespace: every set created before the rules, which load as the golden files say.
       const created = await applyBoth(dataplane, first);

@@ -4,9 +4,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCell, type CompiledCell } from '../../src/compile/compile.js';
-import { applyFamily } from '../../src/iptables/apply.js';
-import { BACKENDS, inNamespace } from '../../src/iptables/backend.js';
-import { IptablesDataplane } from '../../src/iptables/dataplane.js';
+import { applyFamily, hostDataplane } from '../../src/reconcile/apply.js';
+import { BACKENDS } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
 import { parseCidr } from '../../src/model/address.js';
 import { cell, container, securityGroup } from '../support/cell.js';
 import { kernelTestsEnabled, mustRun } from '../support/kernel.js';
@@ -86,7 +86,7 @@ describe.skipIf(!enabled).each(BACKENDS)('packets through the compiled rules (%s
   beforeAll(async () => {
     topology = await createTopology(HOSTS);
     const compiled = compiledCell();
-    const dataplane = new IptablesDataplane(backend, { namespace: topology.cell });
+    const dataplane = hostDataplane(backend, { namespace: topology.cell });
     for (const family of [4, 6] as const) await applyFamily(dataplane, compiled[family], { prefix: 'asgc-' });
     servers.push(await startServers(ns('c1'), [8080, 9999], []));
     servers.push(await startServers(ns('c2'), [8080, 9090], []));

@@ -5,7 +5,7 @@
 // and no deny network holds its destination.
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import type { Packet } from '../../src/check/packet.js';
+import type { Packet } from '../../src/ir/packet.js';
 import type { ScenarioTexts } from '../../src/ingest/cell.js';
 
 type Protocol = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'all';

@@ -3,7 +3,7 @@
 // address that was asked; and a client that sends a list of probes and says, for each, whether
 // it was answered (accepted) or refused by an ICMP error (rejected).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { runProcess } from '../../src/iptables/exec.js';
+import { runProcess } from '../../src/exec/process.js';
 
 const SERVER = String.raw`
 import select, socket, struct, sys

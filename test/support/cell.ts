@@ -1,7 +1,7 @@
 // Small builders for cells in unit tests.
 import { parseAddress } from '../../src/model/address.js';
 import type { RawAsgRule, SecurityGroup } from '../../src/model/asg.js';
-import { validateAsgRule } from '../../src/model/asg.js';
+import { groupShares, validateAsgRule } from '../../src/model/asg.js';
 import { type AsgcConfig, type CellPolicy, type Container, DEFAULT_CONFIG } from '../../src/model/cell.js';
 import { compileCell } from '../../src/compile/compile.js';
 import { renderCell } from '../../src/scenario/pipeline.js';
@@ -9,17 +9,21 @@ import { renderCell } from '../../src/scenario/pipeline.js';
 export function securityGroup(
   name: string,
   rules: RawAsgRule[],
-  placement: Partial<Omit<SecurityGroup, 'rules' | 'name' | 'guid'>> = {},
+  placement: Partial<Omit<SecurityGroup, 'rules' | 'name' | 'guid' | 'shares' | 'revision' | 'broken'>> = {},
 ): SecurityGroup {
   const guid = `guid-${name}`;
+  const validated = rules.map((raw, ruleIndex) => {
+    const { rule, errors } = validateAsgRule(raw, { groupGuid: guid, groupName: name, ruleIndex });
+    if (!rule) throw new Error(`bad test rule: ${JSON.stringify(errors)}`);
+    return rule;
+  });
   return {
     guid,
     name,
-    rules: rules.map((raw, ruleIndex) => {
-      const { rule, errors } = validateAsgRule(raw, { groupGuid: guid, groupName: name, ruleIndex });
-      if (!rule) throw new Error(`bad test rule: ${JSON.stringify(errors)}`);
-      return rule;
-    }),
+    rules: validated,
+    broken: false,
+    revision: JSON.stringify(rules),
+    shares: groupShares(validated),
     stagingDefault: false,
     runningDefault: false,
     stagingSpaceGuids: [],

@@ -8,9 +8,8 @@ export function withRestore(
 ): Dataplane {
   return {
     backend: base.backend,
-    save: (family) => base.save(family),
-    listChain: (family, chain) => base.listChain(family, chain),
+    save: (family, table) => base.save(family, table),
+    listChain: (family, table, chain) => base.listChain(family, table, chain),
     restore: (family, script) => restore(family, script, base),
-    ...(base.sets && { sets: base.sets }),
   };
 }

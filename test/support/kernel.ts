@@ -1,9 +1,10 @@
 // Kernel-backed tests run inside network namespaces they create and delete themselves.
 // Without root or iptables they skip, loudly; under CI=true they never skip.
 import { execFileSync } from 'node:child_process';
-import { runProcess, type ProcessResult } from '../../src/iptables/exec.js';
-import { type Backend, inNamespace, tools } from '../../src/iptables/backend.js';
-import { defaultRunner, type Runner } from '../../src/iptables/dataplane.js';
+import { runProcess, type ProcessResult } from '../../src/exec/process.js';
+import { type Backend, tools } from '../../src/iptables/backend.js';
+import { inNamespace } from '../../src/exec/namespace.js';
+import { defaultRunner, type Runner } from '../../src/exec/process.js';
 import type { Family } from '../../src/model/address.js';
 import { parseSetSave, type SavedSet } from '../../src/ipset/script.js';
 

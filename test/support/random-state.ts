@@ -4,7 +4,8 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import { parseRuleSpec } from '../../src/iptables/rule-parse.js';
-import { parseSaveText, type SavedTable, savedTables } from '../../src/iptables/save-file.js';
+import { parseSaveText, savedTables } from '../../src/iptables/save-file.js';
+import type { TextTable } from '../../src/ir/text-table.js';
 import { tokenizeRestoreLine } from '../../src/iptables/tokenize.js';
 import type { Rule, Ruleset } from '../../src/ir/ruleset.js';
 import type { Family } from '../../src/model/address.js';
@@ -107,7 +108,7 @@ export function diffCase(family: Family): fc.Arbitrary<DiffCase> {
   );
 }
 
-export function filterTable(text: string): SavedTable {
+export function filterTable(text: string): TextTable {
   const parsed = parseSaveText(text);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
   const table = savedTables(parsed.value).get('filter');
@@ -123,7 +124,7 @@ const jumpsToOwned = (spec: string) => {
 };
 
 /** What must hold after applying the plan for `testCase` to its live state. */
-export function expectConverged(testCase: DiffCase, after: SavedTable): void {
+export function expectConverged(testCase: DiffCase, after: TextTable): void {
   const before = filterTable(testCase.live);
   const desired = testCase.desired.tables[0]?.chains ?? [];
   const wanted = new Map(desired.map((chain) => [chain.name, chain.rules.map((rule) => renderRuleSpec(rule, testCase.family))]));

@@ -2,7 +2,7 @@
 // namespaces, an outside host, an ingress router), each on its own veth link, documentation and
 // ULA addresses only. Probes send real TCP, UDP and ICMP/ICMPv6 and say what came back.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { runProcess } from '../../src/iptables/exec.js';
+import { runProcess } from '../../src/exec/process.js';
 import { mustRun } from './kernel.js';
 
 export interface HostSpec {

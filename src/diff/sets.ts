@@ -5,7 +5,7 @@
 import { formatSetMember, type IpSet, setFamilyWord } from '../ir/ipset.js';
 import type { Family } from '../model/address.js';
 import { SCRATCH_SUFFIX, SetRegistry } from '../compile/ipsets.js';
-import { type SavedSet, setBuildLines } from './script.js';
+import { type SavedSet, setBuildLines } from '../ipset/script.js';
 
 export interface SetPlan {
   /** The `ipset restore` input to run before the rules are applied; empty when nothing is to do. */

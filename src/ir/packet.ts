@@ -1,7 +1,7 @@
 // A packet as the evaluator sees it: the header fields iptables matches on, plus what the
 // kernel knows about it (its conntrack state, its mark, the interfaces it crosses).
 import type { Family } from '../model/address.js';
-import type { ConntrackState } from '../ir/matches.js';
+import type { ConntrackState } from './matches.js';
 
 export interface Packet {
   readonly family: Family;

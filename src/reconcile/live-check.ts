@@ -1,11 +1,11 @@
-// Whether the live filter table, as iptables-save printed it, already holds exactly asgc's
+// Whether a live table, as iptables-save printed it, already holds exactly asgc's
 // desired chains and hook rules: one scan of the text, nothing parsed into rules. It only
 // ever answers "certainly equal"; anything else (a cosmetic difference included) goes to the
 // full parse and diff, which decides what to change. At cell scale this is what keeps a
 // read-back cheap: comparing 100,000 lines costs a fraction of parsing them.
 import type { Ownership } from '../diff/plan.js';
-import { isBuiltinChain, type Ruleset } from '../ir/ruleset.js';
-import { chainSpecs } from '../render/save-text.js';
+import { isBuiltinChain } from '../ir/ruleset.js';
+import type { TextTable } from '../ir/text-table.js';
 
 interface Expected {
   readonly specs: readonly string[];
@@ -14,14 +14,13 @@ interface Expected {
   matched: number;
 }
 
-export function ownedStateMatches(saveText: string, desired: Ruleset, ownership: Ownership): boolean {
-  const table = desired.tables.find((candidate) => candidate.name === 'filter');
-  if (table === undefined) return false;
+export function ownedStateMatches(saveText: string, desired: TextTable, ownership: Ownership): boolean {
   const { prefix } = ownership;
+  const tableName = desired.name;
   const expected = new Map<string, Expected>();
-  for (const chain of table.chains) {
-    const builtin = isBuiltinChain('filter', chain.name);
-    expected.set(chain.name, { specs: chainSpecs(chain.rules, desired.family), builtin, declared: builtin, matched: 0 });
+  for (const chain of desired.chains.values()) {
+    const builtin = isBuiltinChain(tableName, chain.name);
+    expected.set(chain.name, { specs: chain.specs, builtin, declared: builtin, matched: 0 });
   }
   // Any other rule that jumps to an owned chain is a stale hook (conservative: a comment
   // mentioning one also sends the caller to the full diff, which is never wrong).
@@ -33,7 +32,7 @@ export function ownedStateMatches(saveText: string, desired: Ruleset, ownership:
 
   // The chain name is looked up only where it changes (a chain's rules come together).
   const text = saveText;
-  let inFilter = false;
+  let inTable = false;
   let chainName = '';
   let chain: Expected | undefined;
   for (let position = 0; position < text.length;) {
@@ -42,7 +41,7 @@ export function ownedStateMatches(saveText: string, desired: Ruleset, ownership:
     const lineStart = position;
     position = end + 1;
     const first = text.charCodeAt(lineStart);
-    if (first === 0x2d /* - */ && inFilter && text.startsWith('-A ', lineStart)) {
+    if (first === 0x2d /* - */ && inTable && text.startsWith('-A ', lineStart)) {
       const nameStart = lineStart + 3;
       const after = charAt(text, nameStart + chainName.length, end);
       if (
@@ -57,7 +56,7 @@ export function ownedStateMatches(saveText: string, desired: Ruleset, ownership:
       }
       const specStart = Math.min(nameStart + chainName.length + 1, end);
       if (chain === undefined) {
-        if (chainName.startsWith(prefix) || (isBuiltinChain('filter', chainName) && jumpsToOwned(text.slice(specStart, end))))
+        if (chainName.startsWith(prefix) || (isBuiltinChain(tableName, chainName) && jumpsToOwned(text.slice(specStart, end))))
           return false;
         continue;
       }
@@ -74,10 +73,10 @@ export function ownedStateMatches(saveText: string, desired: Ruleset, ownership:
     }
     const line = text.slice(lineStart, end);
     if (line.startsWith('*')) {
-      inFilter = line === '*filter';
+      inTable = line === `*${tableName}`;
       continue;
     }
-    if (!inFilter || line === '' || line === 'COMMIT' || line.startsWith('#')) continue;
+    if (!inTable || line === '' || line === 'COMMIT' || line.startsWith('#')) continue;
     if (line.startsWith(':')) {
       const name = line.slice(1, line.indexOf(' '));
       const entry = expected.get(name);
