@@ -1,15 +1,42 @@
-// Files the agent reads again every cycle. When a file holds the bytes it held last time, the
-// text decoded then is returned again: the same string (so comparing it with the last cycle's
-// is instant) and nothing new on the heap, which keeps an idle agent from churning memory
-// with a copy of a many-megabyte document every few seconds.
-import { open } from 'node:fs/promises';
+// Files the agent reads again every cycle. When a file holds what it held last time, the text
+// decoded then is returned again: the same string (so comparing it with the last cycle's is
+// instant) and no new one made. A file whose status (inode, size, change and modification
+// times) is as last time, and was already old then, is not read at all; one read again is
+// compared by digest before it is decoded. Only the text and the digest are kept, never a
+// copy of the bytes: a many-megabyte document is held once.
+import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+
+/**
+ * How old a file's modification time must be, when it is read, for its status to stand for
+ * its content later: file systems stamp times at the clock tick, so two writes within a tick
+ * can leave the same status (git's "racy" entries).
+ */
+const SETTLED_MS = 2_000;
+
+interface Known {
+  readonly status: string;
+  /** The status was taken when the file was already older than SETTLED_MS. */
+  readonly settled: boolean;
+  /** SHA-1 of the bytes. */
+  readonly digest: string;
+  readonly text: string;
+}
 
 export class FileReader {
-  private readonly last = new Map<string, { readonly bytes: Buffer; readonly text: string }>();
-  private scratch = Buffer.alloc(0);
+  private readonly last = new Map<string, Known>();
+
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** The file's text, or undefined when it does not exist; other failures throw. */
   async read(path: string): Promise<string | undefined> {
+    const before = await statusOf(path);
+    if (before === undefined) {
+      this.last.delete(path);
+      return undefined;
+    }
+    const known = this.last.get(path);
+    if (known !== undefined && known.settled && known.status === before.status) return known.text;
     let handle;
     try {
       handle = await open(path, 'r');
@@ -17,33 +44,28 @@ export class FileReader {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
+    let bytes: Buffer;
     try {
-      const length = await this.readAll(handle);
-      const bytes = this.scratch.subarray(0, length);
-      const last = this.last.get(path);
-      if (last !== undefined && last.bytes.equals(bytes)) return last.text;
-      const text = bytes.toString('utf8');
-      this.last.set(path, { bytes: Buffer.from(bytes), text });
-      return text;
+      bytes = await handle.readFile();
     } finally {
       await handle.close();
     }
+    const digest = createHash('sha1').update(bytes).digest('base64');
+    const text = known?.digest === digest ? known.text : bytes.toString('utf8');
+    this.last.set(path, { status: before.status, settled: this.now() - before.modifiedMs > SETTLED_MS, digest, text });
+    return text;
   }
+}
 
-  /** Reads the whole file into the scratch buffer (growing it when the file grew), returns its length. */
-  private async readAll(handle: Awaited<ReturnType<typeof open>>): Promise<number> {
-    const { size } = await handle.stat();
-    if (this.scratch.length < size + 1) this.scratch = Buffer.allocUnsafe(size + 1);
-    let length = 0;
-    for (;;) {
-      if (length === this.scratch.length) {
-        const larger = Buffer.allocUnsafe(this.scratch.length * 2);
-        this.scratch.copy(larger);
-        this.scratch = larger;
-      }
-      const { bytesRead } = await handle.read(this.scratch, length, this.scratch.length - length, length);
-      if (bytesRead === 0) return length;
-      length += bytesRead;
-    }
+async function statusOf(path: string): Promise<{ status: string; modifiedMs: number } | undefined> {
+  try {
+    const status = await stat(path, { bigint: true });
+    return {
+      status: `${status.dev}:${status.ino}:${status.size}:${status.mtimeNs}:${status.ctimeNs}`,
+      modifiedMs: Number(status.mtimeMs),
+    };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
   }
 }

@@ -26,7 +26,7 @@ export function health(loop: AgentLoop): { status: number; body: Record<string, 
 async function forceSync(loop: AgentLoop, url: URL, response: ServerResponse): Promise<void> {
   const report = await loop.requestSync();
   const container = url.searchParams.get('container');
-  const body = { status: report.status, families: report.families, problems: report.problems, held: report.held };
+  const body = { status: report.status, families: report.families, problems: report.problems, held: report.held, ms: report.ms };
   if (container !== null) {
     if (!report.containers.includes(container))
       return send(response, 404, { ...body, error: `container ${container} is not in the metadata` });

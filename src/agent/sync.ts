@@ -5,6 +5,7 @@
 // invalid document stands on its last good version, and containers whose ASGs do not compile
 // are held by the compile on their last good chains.
 import { type CompiledCell, compileCell } from '../compile/compile.js';
+import { ChainNamer } from '../compile/naming.js';
 import { DataplaneError } from '../exec/dataplane-error.js';
 import type { SourceText } from '../ingest/cell.js';
 import { ingestConfig } from '../ingest/config.js';
@@ -40,6 +41,10 @@ export interface Problem {
 export interface FamilyReport {
   readonly status: 'applied' | 'unchanged' | 'failed';
   readonly restores: number;
+  /** Reads of the live rules: whole tables and single chains (absent when the family failed). */
+  readonly reads?: { readonly tables: number; readonly chains: number };
+  /** Milliseconds spent reading, planning, restoring and verifying. */
+  readonly ms?: { readonly read: number; readonly plan: number; readonly restore: number; readonly verify: number };
 }
 
 export interface CycleReport {
@@ -54,6 +59,8 @@ export interface CycleReport {
   readonly containers: readonly string[];
   readonly startedAt: number;
   readonly durationMs: number;
+  /** Milliseconds spent fetching the inputs and compiling them (0: nothing to compile). */
+  readonly ms: { readonly fetch: number; readonly compile: number };
 }
 
 export interface SyncOptions {
@@ -161,6 +168,7 @@ export class Syncer {
   // only when its text changed, a chain built again only when what it is built from did.
   private readonly groupRules: GroupRulesCache = new GenerationalCache();
   private readonly memo = new TextChainMemo();
+  private names: ChainNamer | undefined;
   private readonly files = new FileReader();
   private lastMetadata: { readonly text: string; readonly containers: readonly Container[] } | undefined;
 
@@ -186,15 +194,19 @@ export class Syncer {
     const families: Partial<Record<Family, FamilyReport>> = {};
     let held: readonly string[] = [];
     let containers: string[] = [];
+    const ms = { fetch: 0, compile: 0 };
     try {
+      const fetchStart = performance.now();
       const inputs = await this.readInputs(force, problems);
+      ms.fetch = performance.now() - fetchStart;
       containers = inputs.containers.map((container) => container.handle);
       let compiled: CompiledCell | undefined;
       if (force || !sameTexts(inputs.texts, this.appliedInputs)) {
-        const compileStart = now();
+        const compileStart = performance.now();
         compiled = this.compile(inputs);
         held = compiled.held;
-        this.options.metrics.stage('compile', (now() - compileStart) / 1000);
+        ms.compile = performance.now() - compileStart;
+        this.options.metrics.stage('compile', ms.compile / 1000);
       }
       // The families are independent (own tables, own transactions): they sync side by side,
       // and one failing does not hold the other back.
@@ -231,7 +243,16 @@ export class Syncer {
           ? 'applied'
           : 'unchanged';
     const durationMs = now() - startedAt;
-    const report: CycleReport = { status, families, problems, held, containers, startedAt, durationMs };
+    const report: CycleReport = {
+      status,
+      families,
+      problems,
+      held,
+      containers,
+      startedAt,
+      durationMs,
+      ms: { fetch: Math.round(ms.fetch), compile: Math.round(ms.compile) },
+    };
     this.record(report);
     for (const problem of problems)
       log.log(problem.kind === 'input' ? 'warn' : 'error', `sync.${problem.kind}`, {
@@ -241,6 +262,7 @@ export class Syncer {
     log.log(status === 'failed' ? 'warn' : status === 'applied' ? 'info' : 'debug', 'sync.cycle', {
       status,
       durationMs: Math.round(durationMs),
+      ms: report.ms,
       held: held.length,
       families,
     });
@@ -262,7 +284,7 @@ export class Syncer {
   }
 
   private async readInputs(force: boolean, problems: Problem[]) {
-    const { now, metrics } = this.options;
+    const { metrics } = this.options;
     let metadata: SourceText & { readonly value?: unknown };
     try {
       metadata = await readMetadata(this.options.metadataPath, this.files);
@@ -282,7 +304,7 @@ export class Syncer {
     }
     const containers = this.lastMetadata.containers;
 
-    const fetchStart = now();
+    const fetchStart = performance.now();
     const spaceGuids = containers.flatMap((container) => (container.spaceGuid ? [container.spaceGuid] : []));
     const ids = containers.flatMap((container) =>
       [container.appGuid, container.spaceGuid].filter((id): id is string => id !== undefined),
@@ -297,7 +319,7 @@ export class Syncer {
     }
     const endpoints = await readOptional(this.files, this.options.endpointsPath);
     const config = await readOptional(this.files, this.options.asgcConfigPath);
-    metrics.stage('fetch', (now() - fetchStart) / 1000);
+    metrics.stage('fetch', (performance.now() - fetchStart) / 1000);
 
     const texts = [metadata, documents.securityGroups, documents.policies, endpoints, config].map((source) => source?.text);
     return {
@@ -328,7 +350,8 @@ export class Syncer {
       endpoints: inputs.endpoints,
       config: inputs.config,
     };
-    const compiled = compileCell(cell, { memo: this.memo });
+    if (this.names?.prefix !== inputs.config.chainPrefix) this.names = new ChainNamer(inputs.config.chainPrefix);
+    const compiled = compileCell(cell, { memo: this.memo, names: this.names });
     if (!compiled.ok)
       throw new CycleFailure({ kind: 'compile', message: compiled.error.map((error) => error.message).join('; ') });
     return compiled.value;
@@ -374,7 +397,17 @@ export class Syncer {
       );
       metrics.chains.set({ family: label }, chains.length);
     }
-    return { status: outcome.scripts.length > 0 ? 'applied' : 'unchanged', restores: outcome.scripts.length };
+    return {
+      status: outcome.scripts.length > 0 ? 'applied' : 'unchanged',
+      restores: outcome.scripts.length,
+      reads: { tables: outcome.reads.full, chains: outcome.reads.chains },
+      ms: {
+        read: Math.round(timings.readMs),
+        plan: Math.round(timings.planMs),
+        restore: Math.round(timings.restoreMs),
+        verify: Math.round(timings.verifyMs),
+      },
+    };
   }
 
   private record(report: CycleReport): void {

@@ -1,6 +1,7 @@
 // asgc agent: the sidecar. Every setting is a key of the --config file and a flag.
 import { type Command, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.js';
 import { JsonLogger, type Level } from '../agent/logger.js';
 import { agentSettings, type AgentSettings, type RawAgentSettings } from '../agent/settings.js';
@@ -129,6 +130,8 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').choices(['debug', 'info', 'warn', 'error']))
     .option('--once', 'run one cycle, print its report and exit (0 in sync, 4 otherwise)')
     .action(async (flags: AgentFlags) => {
+      setFlagsFromString('--heap-growing-percent=20');
+      setFlagsFromString('--max-semi-space-size=2');
       const loaded = await loadSettings(flags);
       if (loaded.settings === undefined) {
         io.stderr(loaded.errors.map((line) => `${line}\n`).join(''));

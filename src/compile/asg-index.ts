@@ -5,6 +5,8 @@ import type { Lifecycle } from '../model/cell.js';
 export class AsgIndex {
   private readonly global: Record<Lifecycle, SecurityGroup[]> = { running: [], staging: [] };
   private readonly bySpace: Record<Lifecycle, Map<string, SecurityGroup[]>> = { running: new Map(), staging: new Map() };
+  /** Sets already assembled (one per space and lifecycle, asked for by each of its containers). */
+  private readonly sets = new Map<string, readonly SecurityGroup[]>();
 
   constructor(groups: readonly SecurityGroup[]) {
     for (const group of groups) {
@@ -22,9 +24,15 @@ export class AsgIndex {
   }
 
   /** Global groups of the lifecycle, then the space's own (a global group is not repeated). */
-  groupsFor(lifecycle: Lifecycle, spaceGuid: string | undefined): SecurityGroup[] {
-    const own = spaceGuid === undefined ? [] : (this.bySpace[lifecycle].get(spaceGuid) ?? []);
-    return [...this.global[lifecycle], ...own];
+  groupsFor(lifecycle: Lifecycle, spaceGuid: string | undefined): readonly SecurityGroup[] {
+    const key = `${lifecycle}\u0000${spaceGuid ?? ''}`;
+    let groups = this.sets.get(key);
+    if (groups === undefined) {
+      const own = spaceGuid === undefined ? [] : (this.bySpace[lifecycle].get(spaceGuid) ?? []);
+      groups = [...this.global[lifecycle], ...own];
+      this.sets.set(key, groups);
+    }
+    return groups;
   }
 
   private add(lifecycle: Lifecycle, group: SecurityGroup, isDefault: boolean, spaces: readonly string[]): void {

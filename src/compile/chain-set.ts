@@ -80,6 +80,11 @@ export class ChainSet {
     }
   }
 
+  /** Whether a chain of this name is defined already. */
+  has(name: string): boolean {
+    return this.owners.has(name);
+  }
+
   private claim(name: string, owner: string): boolean {
     const existing = this.owners.get(name);
     if (existing === owner) return false;

@@ -156,5 +156,6 @@ export function compileCell(cell: CellPolicy, options: CompileOptions = {}): Res
     compileFamily(new FamilyContext(family, cell.config, names, asgs, c2c, errors, held, memo, optimise), containers, manifest),
   ) as [Ruleset, Ruleset];
   memo?.endRound();
+  names.endRound();
   return errors.length > 0 ? fail(errors) : ok({ 4: v4, 6: v6, held: [...held].sort(compareBytewise), manifest });
 }

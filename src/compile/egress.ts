@@ -186,7 +186,8 @@ export function defineEgress(context: FamilyContext, container: Container): void
   if (withRules !== undefined && !logged) {
     const shared = names.asgSet(withRules.lifecycle, withRules.space);
     asgs = { shared };
-    if (!withRules.groups.some((group) => group.broken)) {
+    // A set's chain is shared: defined by the first of its containers.
+    if (!chains.has(shared) && !withRules.groups.some((group) => group.broken)) {
       const setOwner =
         withRules.space === undefined
           ? `the global ${withRules.lifecycle} ASGs`

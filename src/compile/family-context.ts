@@ -94,11 +94,9 @@ export class FamilyContext {
 
   /** Everything the compiled rules of a set depend on besides the configuration. */
   setDependencies(set: AsgSet): unknown[] {
-    return [
-      this.config.ipsetMinDestinations,
-      this.config.chainPrefix,
-      ...set.groups.flatMap((group) => [group.guid, group.name, group.revision]),
-    ];
+    const dependencies: unknown[] = [this.config.ipsetMinDestinations, this.config.chainPrefix];
+    for (const group of set.groups) dependencies.push(group.guid, group.name, group.revision);
+    return dependencies;
   }
 
   /** The family's share of the ASG rules of one set, in order (this reads the groups' rules). */

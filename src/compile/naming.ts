@@ -3,6 +3,7 @@
 // two ids that share their readable piece still differ in the hash, and compile() refuses
 // any name two ids would share rather than let them share a chain.
 import { createHash } from 'node:crypto';
+import { GenerationalCache } from '../memo/generational.js';
 import type { Lifecycle } from '../model/cell.js';
 
 export const MAX_CHAIN_NAME_LENGTH = 28;
@@ -46,7 +47,19 @@ export const CHAIN_KINDS = {
 } as const;
 
 export class ChainNamer {
+  /**
+   * Names made, per kind, by the id they were made from (the same string objects compile after
+   * compile: no key to build), kept while compiles keep asking for them. Hashing is most of
+   * naming's cost.
+   */
+  private readonly made = new Map<string, GenerationalCache<string, string>>();
+
   constructor(readonly prefix: string) {}
+
+  /** After each compile: forget the names it did not ask for. */
+  endRound(): void {
+    for (const names of this.made.values()) names.endRound();
+  }
 
   /** The chain FORWARD jumps to, which sends each container's traffic to its own chains. */
   get forward(): string {
@@ -64,38 +77,54 @@ export class ChainNamer {
   }
 
   egress(handle: string): string {
-    return this.name(CHAIN_KINDS.egress, handle, handle);
+    return this.name(CHAIN_KINDS.egress, handle, () => handle);
   }
 
   ingress(handle: string): string {
-    return this.name(CHAIN_KINDS.ingress, handle, handle);
+    return this.name(CHAIN_KINDS.ingress, handle, () => handle);
   }
 
   log(handle: string): string {
-    return this.name(CHAIN_KINDS.log, handle, handle);
+    return this.name(CHAIN_KINDS.log, handle, () => handle);
   }
 
   rateLimitLog(handle: string): string {
-    return this.name(CHAIN_KINDS.rateLimitLog, handle, handle);
+    return this.name(CHAIN_KINDS.rateLimitLog, handle, () => handle);
   }
 
   fromApp(appGuid: string): string {
-    return this.name(CHAIN_KINDS.fromApp, appGuid, `app\u0000${appGuid}`);
+    return this.name(CHAIN_KINDS.fromApp, appGuid, () => `app\u0000${appGuid}`);
   }
 
   toApp(appGuid: string): string {
-    return this.name(CHAIN_KINDS.toApp, appGuid, `app\u0000${appGuid}`);
+    return this.name(CHAIN_KINDS.toApp, appGuid, () => `app\u0000${appGuid}`);
   }
 
   asgSet(lifecycle: Lifecycle, spaceGuid: string | undefined): string {
-    return this.name(CHAIN_KINDS[lifecycle], spaceGuid ?? 'global', `${lifecycle}\u0000${spaceGuid ?? ''}`);
+    // (A space's guid is never empty: '' stands for the global set.)
+    return this.name(
+      CHAIN_KINDS[lifecycle],
+      spaceGuid ?? '',
+      () => `${lifecycle}\u0000${spaceGuid ?? ''}`,
+      spaceGuid ?? 'global',
+    );
   }
 
   owns(chain: string): boolean {
     return chain.startsWith(this.prefix);
   }
 
-  private name(kind: string, readableSource: string, id: string): string {
+  /** The name of the chain of `kind` for `source`, whose hashed id `id()` gives. */
+  private name(kind: string, source: string, id: () => string, readable = source): string {
+    let names = this.made.get(kind);
+    if (names === undefined) {
+      names = new GenerationalCache();
+      this.made.set(kind, names);
+    }
+    return names.get(source, [], () => this.makeName(kind, readable, id()));
+  }
+
+  private makeName(kind: string, readableSource: string, id: string): string {
     const head = `${this.prefix}${kind}-`;
     const room = MAX_CHAIN_NAME_LENGTH - head.length - HASH_LENGTH - 1;
     const readable = readableSource.replace(/[^A-Za-z0-9]/g, '').slice(0, Math.max(room, 0));

@@ -1,7 +1,7 @@
 // Targets: verdicts, -j/-g to user chains, REJECT (always with --reject-with), LOG.
 import type { Family } from '../model/address.js';
 import type { Target } from '../ir/targets.js';
-import { quoteArgument } from '../extensions/quote.js';
+import { quoteArgument } from './quote.js';
 import { safeText } from './comment.js';
 import { optionsByName, type ParsedOption, parseInteger } from './extension.js';
 import { hex, parseValueMask } from './mark.js';

@@ -1,5 +1,6 @@
 // GET /networking/v1/internal/security_groups responses: one page or an array of pages.
 // `rules` is a JSON string as the policy server sends it, or an array.
+import { createHash } from 'node:crypto';
 import { groupShares, PROTOCOLS, type RawAsgRule, type SecurityGroup, validateAsgRule, type AsgRule } from '../model/asg.js';
 import { ErrorSink, type InputError, pointer } from './input-error.js';
 import { parseJson } from './json.js';
@@ -70,16 +71,16 @@ export interface IngestedRules {
   readonly errors: readonly { readonly pointer: string; readonly message: string }[];
 }
 
-/** What the agent keeps of a group between cycles: its rules' text and what checking it found, not the rules. */
-export interface CheckedGroupText {
-  /** The rules as JSON text (the string the policy server sends, or the array written out). */
-  readonly text: string;
+/** What the agent keeps of a group between cycles: a digest of its rules and what checking them found, not the rules. */
+export interface CheckedGroup {
+  /** SHA-1 of the rules as JSON text (the string the policy server sends, or the array written out). */
+  readonly digest: string;
   readonly errors: IngestedRules['errors'];
   readonly shares: SecurityGroup['shares'];
 }
 
-/** Checked groups by guid, checked again when the name or the rules text changed: see GenerationalCache. */
-export type GroupRulesCache = GenerationalCache<string, CheckedGroupText>;
+/** Checked groups by guid, checked again when the name or the rules changed: see GenerationalCache. */
+export type GroupRulesCache = GenerationalCache<string, CheckedGroup>;
 
 function ingestRules(guid: string, name: string, rulesValue: unknown, file: string): IngestedRules {
   const sink = new ErrorSink(file);
@@ -105,8 +106,8 @@ function ingestRules(guid: string, name: string, rulesValue: unknown, file: stri
 }
 
 /**
- * A group whose rules are read from their text when first asked for: the agent compiles an
- * unchanged group's chains from its cache, and so never reads (nor keeps) its rules at all.
+ * A group whose rules are read when first asked for: the agent compiles an unchanged group's
+ * chains from its cache, and so never reads (nor keeps) its rules at all.
  */
 class IngestedGroup implements SecurityGroup {
   readonly guid: string;
@@ -117,14 +118,15 @@ class IngestedGroup implements SecurityGroup {
   readonly runningSpaceGuids: readonly string[];
   readonly broken: boolean;
   readonly shares: SecurityGroup['shares'];
+  readonly revision: string;
 
   constructor(
-    raw: RawGroup,
-    readonly revision: string,
-    checked: Pick<CheckedGroupText, 'errors' | 'shares'>,
+    private readonly raw: RawGroup,
+    checked: CheckedGroup,
     private readonly file: string,
     private loaded: readonly AsgRule[] | undefined,
   ) {
+    this.revision = checked.digest;
     this.guid = raw.guid;
     this.name = raw.name;
     this.stagingDefault = raw.staging_default ?? false;
@@ -136,7 +138,7 @@ class IngestedGroup implements SecurityGroup {
   }
 
   get rules(): readonly AsgRule[] {
-    this.loaded ??= ingestRules(this.guid, this.name, this.revision, this.file).rules;
+    this.loaded ??= ingestRules(this.guid, this.name, this.raw.rules, this.file).rules;
     return this.loaded;
   }
 }
@@ -172,17 +174,19 @@ export function ingestSecurityGroups(document: unknown, file: string, cache?: Gr
         return;
       }
       seen.set(raw.guid, groupAt);
-      const text = typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules);
+      const digest = createHash('sha1')
+        .update(typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules))
+        .digest('base64');
       let loaded: readonly AsgRule[] | undefined;
-      const check = (): CheckedGroupText => {
+      const check = (): CheckedGroup => {
         const ingested = ingestRules(raw.guid, raw.name, raw.rules, file);
         loaded = ingested.rules;
-        return { text, errors: ingested.errors, shares: groupShares(ingested.rules) };
+        return { digest, errors: ingested.errors, shares: groupShares(ingested.rules) };
       };
-      const checked = cache ? cache.get(raw.guid, [raw.name, text], check) : check();
+      const checked = cache ? cache.get(raw.guid, [raw.name, digest], check) : check();
       for (const error of checked.errors) sink.add(`${groupAt}${error.pointer}`, error.message);
       if (checked.errors.length > 0) broken.add(raw.guid);
-      groups.push(new IngestedGroup(raw, checked.text, checked, file, loaded));
+      groups.push(new IngestedGroup(raw, checked, file, loaded));
     });
   });
   const inGroups = sink.errors.filter((error) => /^(\/\d+)?\/security_groups\/\d+\/rules(\/|$)/.test(error.pointer)).length;

@@ -40,14 +40,14 @@ export class LiveSets {
   /**
    * Make the sets `wanted` names before the rules are applied. `read` asks for a look at the
    * kernel's sets whatever is known (a full read-back of the rules is under way, or the rules
-   * found there name asgc's sets). Returns the plan, or undefined when ipset was not asked.
+   * found there name asgc's sets). Returns the plan (undefined when ipset was not asked), and
+   * whether the kernel's sets had drifted from what was last made.
    */
-  async prepare(wanted: readonly IpSet[], read: boolean): Promise<SetPlan | undefined> {
-    if (!read && this.kept.size === 0) {
-      const known = this.known;
-      if (known === undefined ? wanted.length === 0 : known.size === wanted.length && wanted.every((set) => known.has(set.name)))
-        return undefined;
-    }
+  async prepare(wanted: readonly IpSet[], read: boolean): Promise<{ plan?: SetPlan; drifted: boolean }> {
+    const known = this.known;
+    const asKnown =
+      known === undefined ? wanted.length === 0 : known.size === wanted.length && wanted.every((set) => known.has(set.name));
+    if (!read && this.kept.size === 0 && asKnown) return { drifted: false };
     const live = await this.readLive();
     const plan = planSets(this.family, this.prefix, wanted, live);
     if (plan.problems.length > 0) throw new DataplaneError(plan.problems.join('; '));
@@ -58,7 +58,8 @@ export class LiveSets {
       throw error;
     }
     this.known = new Set(wanted.map((set) => set.name));
-    return plan;
+    const drifted = known !== undefined && asKnown && plan.created.length + plan.replaced.length > 0;
+    return { plan, drifted };
   }
 
   /** Destroy the sets `plan` found unwanted, now that the rules no longer name them. */

@@ -27,6 +27,27 @@ describe('re-reading a file every cycle', () => {
     expect(await reader.read(path)).toBe('{}');
   });
 
+  it('never takes a file rewritten within the same clock tick (same size, same times) for unchanged', async () => {
+    const reader = new FileReader();
+    const path = join(directory, 'doc.json');
+    for (let round = 0; round < 20; round++) {
+      await writeFile(path, `{"n":${round % 10}}`);
+      expect(await reader.read(path)).toBe(`{"n":${round % 10}}`);
+    }
+  });
+
+  it('trusts the status of a file that was already old when read, and hands back the same string', async () => {
+    let clock = Date.now();
+    const reader = new FileReader(() => clock);
+    const path = join(directory, 'doc.json');
+    await writeFile(path, '{"old":true}');
+    clock += 10_000;
+    const first = await reader.read(path);
+    expect(await reader.read(path)).toBe(first);
+    await writeFile(path, '{"new":true}');
+    expect(await reader.read(path)).toBe('{"new":true}');
+  });
+
   it('says when a file does not exist, and keeps files apart', async () => {
     const reader = new FileReader();
     expect(await reader.read(join(directory, 'absent.json'))).toBeUndefined();

@@ -4,7 +4,16 @@ import { AgentLoop } from '../../src/agent/loop.js';
 import type { CycleReport, Syncer } from '../../src/agent/sync.js';
 
 function report(status: CycleReport['status']): CycleReport {
-  return { status, families: {}, problems: [], held: [], containers: [], startedAt: 0, durationMs: 1 };
+  return {
+    status,
+    families: {},
+    problems: [],
+    held: [],
+    containers: [],
+    startedAt: 0,
+    durationMs: 1,
+    ms: { fetch: 0, compile: 0 },
+  };
 }
 
 /** A syncer whose cycles end when the test says so. */

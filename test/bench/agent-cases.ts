@@ -23,7 +23,7 @@ import { type Dataplane, IptablesCommand } from '../../src/iptables/dataplane.js
 import type { Family } from '../../src/model/address.js';
 import { defaultPolicy } from '../../src/reconcile/family.js';
 import { IpsetCommand } from '../../src/ipset/dataplane.js';
-import { type ChangedFamilies, generateCell } from './cell-generator.js';
+import { generateCell } from './cell-generator.js';
 import { fmt, median } from './stats.js';
 
 /** Counts what a cycle asks of iptables. */
@@ -200,9 +200,12 @@ export async function agentBenchmark(
   const directory = await mkdtemp(join(tmpdir(), 'asgc-bench-agent-'));
   const groupsFile = join(directory, 'security_groups.json');
   const base = generateCell(containers);
-  // Each variant changes one space's ASG (a different one each time, so every change is real).
-  const variant = (n: number, families: ChangedFamilies = 'both') =>
-    JSON.stringify(generateCell(containers, containers, new Set([1 + ((n * 37) % containers)]), families).securityGroups);
+  // Variant n has the ASGs of the first n of a list of spaces changed, the next m spaces' in
+  // their IPv4 destinations only: from one variant to the next exactly one ASG changes.
+  const spaces = (from: number, count: number) =>
+    new Set(Array.from({ length: count }, (_, i) => 1 + (((from + i) * 37) % containers)));
+  const variant = (n: number, ipv4Only = 0) =>
+    JSON.stringify(generateCell(containers, containers, spaces(0, n), spaces(n, ipv4Only)).securityGroups);
   try {
     for (const backend of backends) {
       const namespace = `asgc-bench-agent-${process.pid}`;
@@ -257,7 +260,7 @@ export async function agentBenchmark(
             const walls: number[] = [];
             const baselines: number[] = [];
             for (let run = 0; run < runs; run++) {
-              await replace(groupsFile, variant(100 * run + (families === 'both' ? 1 : 2), families));
+              await replace(groupsFile, families === 'both' ? variant(run + 1) : variant(runs, run + 1));
               const start = performance.now();
               const answer = await forceSync(port);
               walls.push(performance.now() - start);
@@ -316,7 +319,7 @@ async function soak(
       const now = await cyclesRun(port);
       if (Math.floor(now / 10) > changes) {
         changes = Math.floor(now / 10);
-        await replace(join(directory, 'security_groups.json'), variant(1000 + changes));
+        await replace(join(directory, 'security_groups.json'), variant(changes % 500));
       }
       done = now;
     }

@@ -12,15 +12,12 @@ function guid(kind: number, n: number): string {
   return `${kind.toString(16).padStart(8, '0')}-${hex.slice(0, 4)}-4${hex.slice(4, 7)}-8${hex.slice(7, 10)}-${hex.slice(10).padStart(12, '0')}`;
 }
 
-/** Which families' destinations a changed space's rules move in. */
-export type ChangedFamilies = 'both' | 'ipv4';
-
 /** 100 rule elements per family: 25 tcp x 2 ports, 20 udp, 10 all ranges, 10 icmp(v6), 10 tcp port ranges. */
-function spaceRules(space: number, variant = 0, families: ChangedFamilies = 'both'): unknown[] {
+function spaceRules(space: number, variant = 0, ipv4Only = false): unknown[] {
   const a = space & 255;
   const b = (space >> 8) & 255;
   const rules: unknown[] = [];
-  const v6 = families === 'both' ? variant : 0;
+  const v6 = ipv4Only ? 0 : variant;
   const both = (i: number) => `198.${b}.${a}.${i + variant}/32,2001:db8:${space.toString(16)}::${(i + v6).toString(16)}`;
   for (let i = 0; i < 25; i++) rules.push({ protocol: 'tcp', destination: both(i), ports: '443,8443' });
   for (let i = 0; i < 20; i++)
@@ -51,7 +48,8 @@ export function generateCell(
   containerCount: number,
   spaces = containerCount,
   changed: ReadonlySet<number> = new Set(),
-  changedFamilies: ChangedFamilies = 'both',
+  /** Spaces whose rules change in their IPv4 destinations only. */
+  changedIpv4: ReadonlySet<number> = new Set(),
 ): GeneratedScenario {
   const groups: unknown[] = [];
   const containers: Record<string, unknown> = {};
@@ -59,7 +57,7 @@ export function generateCell(
     groups.push({
       guid: guid(3, n),
       name: `space-${n}-egress`,
-      rules: JSON.stringify(spaceRules(n, changed.has(n) ? 1 : 0, changedFamilies)),
+      rules: JSON.stringify(spaceRules(n, changed.has(n) || changedIpv4.has(n) ? 1 : 0, changedIpv4.has(n) && !changed.has(n))),
       staging_default: false,
       running_default: false,
       staging_space_guids: [],
