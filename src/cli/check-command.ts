@@ -164,7 +164,7 @@ export function addCheckCommand(program: Command, context: CommandContext): void
         io.stderr('asgc check: give a scenario directory, or --saved FILE\n');
         return setExit(EXIT.usage);
       }
-      const scenario = directory === undefined ? undefined : await loadScenario(context, directory, options);
+      const scenario = directory === undefined ? undefined : await loadScenario(context, directory, options, { printed: false });
       if (directory !== undefined && scenario === undefined) return;
       const question: CheckQuestion = {
         container: options.container,

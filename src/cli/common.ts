@@ -88,6 +88,7 @@ export async function loadScenario(
   context: CommandContext,
   directory: string,
   options: DocumentOptions,
+  { printed = true } = {},
 ): Promise<CompiledScenario | undefined> {
   const texts = await readScenario(location(directory, options, ['containers']));
   if (!texts.ok) {
@@ -95,7 +96,7 @@ export async function loadScenario(
     context.setExit(EXIT.invalid);
     return undefined;
   }
-  const compiled = compileScenario(texts.value, { optimise: options.optimize !== false });
+  const compiled = compileScenario(texts.value, { optimise: options.optimize !== false, printed });
   if (!compiled.ok) {
     reportProblem(context.io, options.json, compiled.error);
     context.setExit(EXIT.invalid);

@@ -2,15 +2,15 @@
 // and port entry, or (merged) the fewest per ASG rule; each names its origin in a comment.
 // Identical rules (ignoring which ASG they came from) are emitted once, the first wins. This
 // runs for every rule of a cell, so it builds each rule exactly once.
-import { type AddressBlock, formatBlock } from '../model/address.js';
+import type { AddressBlock, Family } from '../model/address.js';
 import type { IpSet } from '../ir/ipset.js';
 import { setMatch } from '../extensions/set.js';
 import { coalesceBlocks, portMatches, unionPorts } from './optimise.js';
-import type { AsgRule, FamilyAsgRule } from '../model/asg.js';
+import type { AsgRule } from '../model/asg.js';
 import { comment } from '../extensions/comment.js';
 import { renderTarget } from '../extensions/targets.js';
 import type { Match } from '../ir/matches.js';
-import type { ProtocolMatch, Rule } from '../ir/ruleset.js';
+import type { ProtocolMatch, Rule, RuleOrigin } from '../ir/ruleset.js';
 import type { Target } from '../ir/targets.js';
 
 /** What a rule matches besides its destination: protocol and one port entry or ICMP type. */
@@ -48,18 +48,6 @@ function selectors(asg: AsgRule): Selector[] {
     case 'all':
       return [{ protocol: undefined, match: undefined, key: 'all' }];
   }
-}
-
-// An ASG rule's comment, made once for both families (and for every compile that reuses the rule).
-const comments = new WeakMap<AsgRule, Match>();
-
-function commentOf(asg: AsgRule): Match {
-  let note = comments.get(asg);
-  if (note === undefined) {
-    note = comment(asgRuleComment(asg));
-    comments.set(asg, note);
-  }
-  return note;
 }
 
 export function asgRuleComment(asg: AsgRule): string {
@@ -106,49 +94,82 @@ export interface SetMaker {
   setFor(blocks: readonly AddressBlock[]): IpSet | undefined;
 }
 
-/** Compile the rules in order, skipping any rule equal to an earlier one. */
+const NONE: readonly AddressBlock[] = [];
+
+/** The destinations of one family of an ASG rule (the rule's own array when all are of it). */
+function familyDestinations(asg: AsgRule, family: Family): readonly AddressBlock[] {
+  const all = asg.destinations;
+  let own = 0;
+  for (const block of all) if (block.family === family) own++;
+  if (own === all.length) return all;
+  if (own === 0) return NONE;
+  const blocks: AddressBlock[] = [];
+  for (const block of all) if (block.family === family) blocks.push(block);
+  return blocks;
+}
+
+/**
+ * Compile the rules of one family in order, skipping any rule equal to an earlier one.
+ * (Equal: the same destination, selector and target; which ASG it came from does not count.)
+ */
 export function compileAsgRules(
-  asgRules: readonly FamilyAsgRule[],
+  asgRules: readonly AsgRule[],
+  family: Family,
   targetOf: (asg: AsgRule) => Target,
   { merge = false, sets }: AsgCompileOptions = {},
 ): Rule[] {
-  // Destination text -> selector keys already emitted for it (no key strings to build per rule).
-  const seen = new Map<string, Set<string>>();
+  // Target (as text) -> selector -> the destinations already emitted with both.
+  const seen = new Map<string, Map<string, Set<string>>>();
+  const emittedWith = (targetKey: string, selectorKey: string): Set<string> => {
+    let bySelector = seen.get(targetKey);
+    if (bySelector === undefined) {
+      bySelector = new Map();
+      seen.set(targetKey, bySelector);
+    }
+    let emitted = bySelector.get(selectorKey);
+    if (emitted === undefined) {
+      emitted = new Set();
+      bySelector.set(selectorKey, emitted);
+    }
+    return emitted;
+  };
   const rules: Rule[] = [];
-  for (const share of asgRules) {
-    const asg = share.rule;
+  for (const asg of asgRules) {
+    const destinations = familyDestinations(asg, family);
+    if (destinations.length === 0) continue;
     const target = targetOf(asg);
-    const note = commentOf(asg);
-    const origin = { kind: 'asg', ...asg.origin } as const;
-    const targetKey = ` ${renderTarget(target)}`;
-    const ofRule = (merge ? mergedSelectors(asg) : selectors(asg)).map((selector) => ({
-      ...selector,
-      key: `${selector.key}${targetKey}`,
-    }));
-    const merged = merge && share.destinations.length > 1 ? coalesceBlocks(share.family, share.destinations) : share.destinations;
+    const origin: RuleOrigin = { kind: 'asg', ...asg.origin };
+    const note = comment(asgRuleComment(asg));
+    const targetKey = renderTarget(target);
+    const merged = merge && destinations.length > 1 ? coalesceBlocks(family, destinations) : destinations;
     // Merged blocks only where they are fewer: otherwise the rules stay as written.
-    const blocks = merged.length < share.destinations.length ? merged : share.destinations;
+    const blocks = merged.length < destinations.length ? merged : destinations;
     const set = sets !== undefined && blocks.length >= sets.minDestinations ? sets.setFor(merged) : undefined;
-    for (const block of set === undefined ? blocks : [undefined]) {
-      const blockText = block === undefined ? `set ${(set as IpSet).name}` : formatBlock(block);
-      let emitted = seen.get(blockText);
-      if (emitted === undefined) {
-        emitted = new Set();
-        seen.set(blockText, emitted);
+    // Per selector: its protocol, the destinations already emitted with it (and this target),
+    // and the matches every CIDR destination's rule shares.
+    const ofRule = (merge ? mergedSelectors(asg) : selectors(asg)).map(({ protocol, match, key }) => ({
+      protocol,
+      emitted: emittedWith(targetKey, key),
+      shared: match ? [match, note] : [note],
+    }));
+    if (set !== undefined) {
+      const setMatches = setMatch(set.name);
+      for (const { protocol, emitted, shared } of ofRule) {
+        if (emitted.has(`set ${set.name}`)) continue;
+        emitted.add(`set ${set.name}`);
+        rules.push({ kind: 'rule', destination: undefined, protocol, matches: [setMatches, ...shared], target, origin });
       }
+      continue;
+    }
+    // Block by block, as the plain form lists an ASG rule's destinations.
+    for (const block of blocks) {
+      const destination = block.kind === 'cidr' ? { block, negated: false } : undefined;
       const range: Match | undefined =
-        block === undefined
-          ? setMatch((set as IpSet).name)
-          : block.kind === 'range'
-            ? { kind: 'iprange', destination: { block, negated: false } }
-            : undefined;
-      const destination = block?.kind === 'cidr' ? { block, negated: false } : undefined;
-      for (const { protocol, match, key } of ofRule) {
-        if (emitted.has(key)) continue;
-        emitted.add(key);
-        // Literals of the exact length: push() would reserve room for 17 elements per rule.
-        const matches = range ? (match ? [range, match, note] : [range, note]) : match ? [match, note] : [note];
-        rules.push({ kind: 'rule', destination, protocol, matches, target, origin });
+        block.kind === 'range' ? { kind: 'iprange', destination: { block, negated: false } } : undefined;
+      for (const { protocol, emitted, shared } of ofRule) {
+        if (emitted.has(block.text)) continue;
+        emitted.add(block.text);
+        rules.push({ kind: 'rule', destination, protocol, matches: range ? [range, ...shared] : shared, target, origin });
       }
     }
   }

@@ -13,8 +13,11 @@ export interface BuiltChain {
 }
 
 export interface ChainMemo {
-  /** The chain kept from an earlier compile when `dependencies` are the same, else `build()`'s. */
-  chain(family: Family, name: string, dependencies: readonly unknown[], build: () => BuiltChain): BuiltChain;
+  /**
+   * The chain kept from an earlier compile when `dependencies` are the same, else `build()`'s
+   * (kept for the next compile, unless `dependencies` is undefined).
+   */
+  chain(family: Family, name: string, dependencies: readonly unknown[] | undefined, build: () => BuiltChain): BuiltChain;
   /** The chain as last built, whatever it was built from; undefined when never built. */
   lastBuilt(family: Family, name: string): BuiltChain | undefined;
   /** After each compile: forget the chains it did not use. */

@@ -52,8 +52,7 @@ export class ChainSet {
       const rules = build(sets);
       return { rules: options.optimised || this.optimise === undefined ? rules : this.optimise(rules), sets };
     };
-    const { dependencies } = options;
-    this.put(name, this.memo && dependencies ? this.memo.chain(this.family, name, dependencies, make) : make());
+    this.put(name, this.memo ? this.memo.chain(this.family, name, options.dependencies, make) : make());
   }
 
   /**

@@ -137,7 +137,7 @@ function asgAllows(context: FamilyContext, parts: EgressParts, sets: IpSet[]): R
   // Logging needs the container's own log prefix, so its ASG rules go in its own chain.
   const targetOf = (asg: AsgRule) => (context.config.asgLogging || asg.log ? goTo(asgs.logChain) : ACCEPT);
   // The chain is optimised as a whole when defined; only the sets must be made here.
-  return compileAsgRules(context.asgRules(asgs.inline), targetOf, {
+  return compileAsgRules(context.asgRules(asgs.inline), context.family, targetOf, {
     merge: context.sets !== undefined,
     sets: context.setMaker(sets),
   });

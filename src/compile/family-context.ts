@@ -2,8 +2,7 @@
 // the ASG and c2c indexes, the containers held on their last good ASG chains, and chains
 // defined once and shared (ASG sets, app address sets).
 import type { Family } from '../model/address.js';
-import type { FamilyAsgRule, SecurityGroup } from '../model/asg.js';
-import { familyShare } from '../model/asg.js';
+import type { AsgRule, SecurityGroup } from '../model/asg.js';
 import type { AsgcConfig, Container, Lifecycle } from '../model/cell.js';
 import { reject } from '../extensions/targets.js';
 import { type ChainRule, rule } from '../ir/ruleset.js';
@@ -99,15 +98,18 @@ export class FamilyContext {
     return dependencies;
   }
 
-  /** The family's share of the ASG rules of one set, in order (this reads the groups' rules). */
-  asgRules(set: AsgSet): FamilyAsgRule[] {
-    return set.groups.flatMap((group) => group.rules.flatMap((asg) => familyShare(asg, this.family) ?? []));
+  /** The ASG rules of one set, in order (this reads the groups' rules). */
+  asgRules(set: AsgSet): readonly AsgRule[] {
+    return set.groups.length === 1 ? (set.groups[0] as SecurityGroup).rules : set.groups.flatMap((group) => group.rules);
   }
 
   /** The rules of the chain a set's containers share (their ASG allows), optimised. */
   sharedAsgRules(set: AsgSet, usedSets: IpSet[]): readonly ChainRule[] {
     // Merged per ASG rule as they are built; what is left for the chain is shadowing.
-    const rules = compileAsgRules(this.asgRules(set), () => ACCEPT, { merge: this.optimise, sets: this.setMaker(usedSets) });
+    const rules = compileAsgRules(this.asgRules(set), this.family, () => ACCEPT, {
+      merge: this.optimise,
+      sets: this.setMaker(usedSets),
+    });
     return this.optimise ? dropShadowed(rules, this.family) : rules;
   }
 

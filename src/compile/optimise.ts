@@ -13,7 +13,7 @@ import { multiportSlots, MULTIPORT_SLOTS } from '../extensions/multiport.js';
 import type { Match, MultiportMatch, TcpUdpMatch } from '../ir/matches.js';
 import type { AddressMatch, ChainRule, Rule } from '../ir/ruleset.js';
 import type { Target } from '../ir/targets.js';
-import { type AddressBlock, blockFirst, blockLast, cidr, type Family, hostMask, range } from '../model/address.js';
+import { ADDRESS_BITS, type AddressBlock, blockFirst, blockLast, cidr, type Family, hostMask, range } from '../model/address.js';
 import { renderMatch } from '../extensions/registry.js';
 
 type Field = 'source' | 'destination';
@@ -40,7 +40,12 @@ function isBarrier(rule: ChainRule): boolean {
 
 // ---- address sets ------------------------------------------------------------------------
 
-const rangeOf = (block: AddressBlock): Interval => ({ start: blockFirst(block), end: blockLast(block) });
+function rangeOf(block: AddressBlock): Interval {
+  // A single address (most rules' destination) needs no arithmetic.
+  if (block.kind === 'cidr' && block.prefixLength === ADDRESS_BITS[block.family])
+    return { start: block.address, end: block.address };
+  return { start: blockFirst(block), end: blockLast(block) };
+}
 
 function iprangeField(match: Match, field: Field) {
   return match.kind === 'iprange' ? match[field] : undefined;
@@ -153,18 +158,15 @@ export function portMatches(protocol: 'tcp' | 'udp', spans: readonly PortSpan[])
 
 // ---- merging within runs ----------------------------------------------------------------
 
-// Rendered text of IR parts, cached by object: the compiler shares a match or target object
-// among all the rules one ASG rule expands to, so each is rendered once.
-const partText: Record<Family, WeakMap<Match | Target, string>> = { 4: new WeakMap(), 6: new WeakMap() };
+/** A match's or target's text (each extension caches what it printed, by object). */
+function textOf(part: Match | Target, family: Family): string {
+  return isTarget(part) ? renderTarget(part) : renderMatch(part, family);
+}
+
 const TARGET_KINDS: ReadonlySet<string> = new Set<Target['kind']>(['verdict', 'jump', 'goto', 'REJECT', 'LOG', 'MARK']);
 
-function textOf(part: Match | Target, family: Family): string {
-  let text = partText[family].get(part);
-  if (text === undefined) {
-    text = TARGET_KINDS.has(part.kind) ? renderTarget(part as Target) : renderMatch(part as Match, family);
-    partText[family].set(part, text);
-  }
-  return text;
+function isTarget(part: Match | Target): part is Target {
+  return TARGET_KINDS.has(part.kind);
 }
 
 /** Small numbers for the distinct texts of one chain's parts: rules are grouped by short keys. */
@@ -320,31 +322,54 @@ function portsWithin(inner: readonly PortSpan[], outer: readonly PortSpan[]): bo
 
 const ALL_PORTS: readonly PortSpan[] = [{ start: 0, end: 65535 }];
 
-/** What shadowing compares of a rule, worked out once per rule. */
-interface Facts {
-  readonly rule: Rule;
-  readonly source: Interval | 'any' | undefined;
-  readonly destination: Interval | 'any' | undefined;
-  readonly ports: readonly PortSpan[];
-  /** Protocol, in and out interface as text ('' when absent), negation included. */
-  readonly header: readonly [string, string, string];
-  /** Its matches as rendered (comments aside), worked out when first needed. */
-  readonly rendered: () => ReadonlySet<string>;
+/** The text of a header field ('' when absent), negation included. */
+function headerText(value: { readonly name: string; readonly negated: boolean } | undefined): string {
+  return value === undefined ? '' : value.negated ? `!${value.name}` : value.name;
+}
+
+const NOT_YET = Symbol('not worked out yet');
+
+/**
+ * What shadowing compares of a rule, each fact worked out when first asked for (at most once):
+ * most rules are compared only by their addresses, and this runs for every rule of a cell.
+ */
+class Facts {
+  private sourceSet: Interval | 'any' | undefined | typeof NOT_YET = NOT_YET;
+  private destinationSet: Interval | 'any' | undefined | typeof NOT_YET = NOT_YET;
+  private portSpans: readonly PortSpan[] | undefined;
+  private renderedMatches: ReadonlySet<string> | undefined;
+
+  constructor(
+    readonly rule: Rule,
+    private readonly family: Family,
+  ) {}
+
+  get source(): Interval | 'any' | undefined {
+    if (this.sourceSet === NOT_YET) this.sourceSet = addressSet(this.rule, 'source');
+    return this.sourceSet;
+  }
+
+  get destination(): Interval | 'any' | undefined {
+    if (this.destinationSet === NOT_YET) this.destinationSet = addressSet(this.rule, 'destination');
+    return this.destinationSet;
+  }
+
+  get ports(): readonly PortSpan[] {
+    this.portSpans ??= destinationPorts(this.rule)?.spans ?? ALL_PORTS;
+    return this.portSpans;
+  }
+
+  /** Its matches as rendered, comments aside. */
+  get rendered(): ReadonlySet<string> {
+    this.renderedMatches ??= new Set(
+      this.rule.matches.filter((match) => match.kind !== 'comment').map((match) => textOf(match, this.family)),
+    );
+    return this.renderedMatches;
+  }
 }
 
 function factsOf(rule: Rule, family: Family): Facts {
-  let rendered: Set<string> | undefined;
-  const text = (value: { name: string; negated: boolean } | undefined) =>
-    value === undefined ? '' : `${value.negated ? '!' : ''}${value.name}`;
-  return {
-    rule,
-    source: addressSet(rule, 'source'),
-    destination: addressSet(rule, 'destination'),
-    ports: destinationPorts(rule)?.spans ?? ALL_PORTS,
-    header: [text(rule.protocol), text(rule.inInterface), text(rule.outInterface)],
-    rendered: () =>
-      (rendered ??= new Set(rule.matches.filter((match) => match.kind !== 'comment').map((match) => textOf(match, family)))),
-  };
+  return new Facts(rule, family);
 }
 
 /** Whether every packet `narrow` matches, `wide` matches too (conservative: false when unsure). */
@@ -352,14 +377,10 @@ function covers(wide: Facts, narrow: Facts, family: Family): boolean {
   if (wide.source === undefined || narrow.source === undefined || !within(narrow.source, wide.source)) return false;
   if (wide.destination === undefined || narrow.destination === undefined || !within(narrow.destination, wide.destination))
     return false;
-  const [protocol, inInterface, outInterface] = wide.header;
-  const [narrowProtocol, narrowIn, narrowOut] = narrow.header;
-  if (
-    (protocol !== '' && protocol !== narrowProtocol) ||
-    (inInterface !== '' && inInterface !== narrowIn) ||
-    (outInterface !== '' && outInterface !== narrowOut)
-  )
-    return false;
+  for (const field of ['protocol', 'inInterface', 'outInterface'] as const) {
+    const outer = headerText(wide.rule[field]);
+    if (outer !== '' && outer !== headerText(narrow.rule[field])) return false;
+  }
   for (const match of wide.rule.matches) {
     switch (match.kind) {
       case 'comment':
@@ -373,7 +394,7 @@ function covers(wide: Facts, narrow: Facts, family: Family): boolean {
       case 'udp':
       case 'multiport': {
         const outer = destinationPorts({ ...wide.rule, matches: [match] });
-        if (outer === undefined ? !narrow.rendered().has(textOf(match, family)) : !portsWithin(narrow.ports, outer.spans))
+        if (outer === undefined ? !narrow.rendered.has(textOf(match, family)) : !portsWithin(narrow.ports, outer.spans))
           return false;
         continue;
       }
@@ -388,47 +409,57 @@ function covers(wide: Facts, narrow: Facts, family: Family): boolean {
           !other.negated &&
           other.type === match.type &&
           (match.code === undefined || other.code === match.code);
-        if (!coveredCode && !narrow.rendered().has(textOf(match, family))) return false;
+        if (!coveredCode && !narrow.rendered.has(textOf(match, family))) return false;
         continue;
       }
       default:
-        if (!narrow.rendered().has(textOf(match, family))) return false;
+        if (!narrow.rendered.has(textOf(match, family))) return false;
     }
   }
   return true;
 }
 
-/** How many of the latest narrow rules each rule is compared with (broad ones are all kept). */
-const RECENT = 8;
-
-/** Whether a rule's addresses are more than one host in every field: a rule likely to cover others. */
-function isBroad(facts: Facts): boolean {
-  return [facts.source, facts.destination].every((set) => set === 'any' || (set !== undefined && set.end > set.start));
+/** The single address a field matches, if it matches exactly one. */
+function singleHost(set: Interval | 'any' | undefined): bigint | undefined {
+  return set !== undefined && set !== 'any' && set.start === set.end ? set.start : undefined;
 }
 
 /**
- * Rules covered by an earlier final rule. Each rule is compared with every earlier broad one
- * and the latest narrow ones: at cell scale a full comparison would be quadratic, and a rule
- * this misses only stays (never a wrong verdict).
+ * Rules covered by an earlier final rule. A rule whose addresses are more than one host in
+ * every field (broad) could cover anything: each rule is compared with all of those. Any
+ * other earlier rule matches a single host in some field, and covers only rules of that same
+ * host there: those are found by address, not by a walk of the chain.
  */
 export function dropShadowed(rules: readonly ChainRule[], family: Family): ChainRule[] {
   const kept: ChainRule[] = [];
   let broad: Facts[] = [];
-  let recent: Facts[] = [];
+  // Earlier narrow final rules, by the single host they match in a field.
+  let byHost = { source: new Map<bigint, Facts[]>(), destination: new Map<bigint, Facts[]>() };
   for (const rule of rules) {
     if (rule.kind === 'opaque' || isBarrier(rule)) {
       kept.push(rule);
       broad = [];
-      recent = [];
+      byHost = { source: new Map(), destination: new Map() };
       continue;
     }
     const facts = factsOf(rule, family);
     const covered = (earlier: Facts) => covers(earlier, facts, family);
-    if (broad.some(covered) || recent.some(covered)) continue;
+    const hosts = { source: singleHost(facts.source), destination: singleHost(facts.destination) };
+    const sameHost = (field: Field) => {
+      const host = hosts[field];
+      return host !== undefined && (byHost[field].get(host)?.some(covered) ?? false);
+    };
+    if (broad.some(covered) || sameHost('source') || sameHost('destination')) continue;
     kept.push(rule);
-    if (!isFinal(rule.target)) continue;
-    if (isBroad(facts)) broad.push(facts);
-    else recent = recent.length < RECENT ? [...recent, facts] : [...recent.slice(1), facts];
+    if (!isFinal(rule.target) || facts.source === undefined || facts.destination === undefined) continue;
+    if (hosts.source === undefined && hosts.destination === undefined) broad.push(facts);
+    for (const field of ['source', 'destination'] as const) {
+      const host = hosts[field];
+      if (host === undefined) continue;
+      const list = byHost[field].get(host);
+      if (list === undefined) byHost[field].set(host, [facts]);
+      else list.push(facts);
+    }
   }
   return kept;
 }

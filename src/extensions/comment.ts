@@ -11,8 +11,19 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 // A lone surrogate has no UTF-8 form; Buffer writes U+FFFD for it, so the IR says so too.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+/** Whether every character is printable ASCII (one byte, nothing to replace). */
+function printableAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e) return false;
+  }
+  return true;
+}
+
 /** Replace control characters by spaces and cut to `maxBytes` of UTF-8 on a character boundary. */
 export function safeText(text: string, maxBytes: number): string {
+  // Most text is short printable ASCII, one byte a character: nothing to replace or cut.
+  if (text.length <= maxBytes && printableAscii(text)) return text;
   const clean = text.replace(CONTROL, ' ').replace(LONE_SURROGATE, '\ufffd');
   if (Buffer.byteLength(clean) <= maxBytes) return clean;
   let bytes = 0;

@@ -3,7 +3,9 @@
 // iptables-restore's tokenizer reads that back to the same string.
 const BARE = /^[A-Za-z0-9_-]+$/;
 
+const ESCAPED = /["'\\]/;
+
 export function quoteArgument(value: string): string {
   if (BARE.test(value)) return value;
-  return `"${value.replace(/["'\\]/g, '\\$&')}"`;
+  return ESCAPED.test(value) ? `"${value.replace(/["'\\]/g, '\\$&')}"` : `"${value}"`;
 }

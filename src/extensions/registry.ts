@@ -39,8 +39,21 @@ const BY_MODULE = new Map<string, MatchExtension<Match>>(
   Object.values(BY_KIND).map((extension) => [extension.module, extension as MatchExtension<Match>]),
 );
 
+// Matches are never changed once built, and the compiler shares one match object among all the
+// rules one ASG rule expands to, which follow each other: the last match printed of each kind
+// is remembered, and printed again only when another object comes.
+const lastPrinted: Record<Family, Map<Match['kind'], { readonly match: Match; readonly text: string }>> = {
+  4: new Map(),
+  6: new Map(),
+};
+
+/** The match as iptables-save prints it. */
 export function renderMatch(match: Match, family: Family): string {
-  return (BY_KIND[match.kind] as MatchExtension<Match>).render(match, family);
+  const last = lastPrinted[family].get(match.kind);
+  if (last?.match === match) return last.text;
+  const text = (BY_KIND[match.kind] as MatchExtension<Match>).render(match, family);
+  lastPrinted[family].set(match.kind, { match, text });
+  return text;
 }
 
 /** Whether the match matches the packet, as the kernel's module decides; undefined when unknowable. */

@@ -70,7 +70,19 @@ export function log(prefix: string): Target {
   return { kind: 'LOG', prefix: safeText(prefix, LOG_PREFIX_MAX_BYTES) };
 }
 
+// Targets are never changed once built and shared among many rules that follow each other:
+// the last one printed is remembered.
+let lastPrinted: { readonly target: Target; readonly text: string } | undefined;
+
+/** The target as iptables-save prints it. */
 export function renderTarget(target: Target): string {
+  if (lastPrinted?.target === target) return lastPrinted.text;
+  const text = printTarget(target);
+  lastPrinted = { target, text };
+  return text;
+}
+
+function printTarget(target: Target): string {
   switch (target.kind) {
     case 'verdict':
       return `-j ${target.verdict}`;

@@ -5,8 +5,19 @@ import { ErrorSink, escapePointerToken } from './input-error.js';
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true });
 
+/**
+ * A validator of `schema`, compiled when first used: compiling takes ajv milliseconds per
+ * schema, and most commands use few of asgc's schemas.
+ */
 export function compileSchema(schema: AnySchema): ValidateFunction {
-  return ajv.compile(schema);
+  let compiled: ValidateFunction | undefined;
+  const validate = ((data: unknown) => {
+    compiled ??= ajv.compile(schema);
+    const valid = compiled(data);
+    validate.errors = compiled.errors ?? null;
+    return valid;
+  }) as ValidateFunction;
+  return validate;
 }
 
 function article(type: string): string {

@@ -73,7 +73,10 @@ export interface IngestedRules {
 
 /** What the agent keeps of a group between cycles: a digest of its rules and what checking them found, not the rules. */
 export interface CheckedGroup {
-  /** SHA-1 of the rules as JSON text (the string the policy server sends, or the array written out). */
+  /**
+   * SHA-1 of the rules as JSON text (the string the policy server sends, or the array written
+   * out); without a cache (one ingest), that text itself.
+   */
   readonly digest: string;
   readonly errors: IngestedRules['errors'];
   readonly shares: SecurityGroup['shares'];
@@ -120,12 +123,16 @@ class IngestedGroup implements SecurityGroup {
   readonly shares: SecurityGroup['shares'];
   readonly revision: string;
 
+  /** The rules as the document gave them, until they are read. */
+  private unread: unknown;
+
   constructor(
-    private readonly raw: RawGroup,
+    raw: RawGroup,
     checked: CheckedGroup,
     private readonly file: string,
     private loaded: readonly AsgRule[] | undefined,
   ) {
+    if (loaded === undefined) this.unread = raw.rules;
     this.revision = checked.digest;
     this.guid = raw.guid;
     this.name = raw.name;
@@ -138,7 +145,10 @@ class IngestedGroup implements SecurityGroup {
   }
 
   get rules(): readonly AsgRule[] {
-    this.loaded ??= ingestRules(this.guid, this.name, this.raw.rules, this.file).rules;
+    if (this.loaded === undefined) {
+      this.loaded = ingestRules(this.guid, this.name, this.unread, this.file).rules;
+      this.unread = undefined;
+    }
     return this.loaded;
   }
 }
@@ -174,9 +184,9 @@ export function ingestSecurityGroups(document: unknown, file: string, cache?: Gr
         return;
       }
       seen.set(raw.guid, groupAt);
-      const digest = createHash('sha1')
-        .update(typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules))
-        .digest('base64');
+      const text = typeof raw.rules === 'string' ? raw.rules : JSON.stringify(raw.rules);
+      // With a cache the digest stands for the text between cycles; without, the text is at hand.
+      const digest = cache ? createHash('sha1').update(text).digest('base64') : text;
       let loaded: readonly AsgRule[] | undefined;
       const check = (): CheckedGroup => {
         const ingested = ingestRules(raw.guid, raw.name, raw.rules, file);

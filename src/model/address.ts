@@ -113,8 +113,14 @@ function hexDigit(code: number): number {
 
 /** RFC 4291 text forms: 8 groups of 1-4 hex digits, one "::", an IPv4 tail; no zone. */
 export function parseIPv6(text: string): Result<bigint> {
-  const invalid = () => fail(`"${text}" is not an IPv6 address`);
-  if (text.includes('%')) return fail(`"${text}" carries a zone identifier, which an iptables rule cannot express`);
+  const words = ipv6Words(text);
+  return typeof words === 'string' ? fail(words) : ok(wordsValue(words));
+}
+
+/** The eight 16-bit groups of an IPv6 address, or an error message. */
+function ipv6Words(text: string): number[] | string {
+  const invalid = () => `"${text}" is not an IPv6 address`;
+  if (text.includes('%')) return `"${text}" carries a zone identifier, which an iptables rule cannot express`;
   const groups: number[] = [];
   let gap = -1;
   let i = 0;
@@ -133,7 +139,7 @@ export function parseIPv6(text: string): Result<bigint> {
     }
     if (text.charCodeAt(i) === 46) {
       const v4 = ipv4Number(text, start);
-      if (typeof v4 === 'string') return fail(`"${text}": ${v4}`);
+      if (typeof v4 === 'string') return `"${text}": ${v4}`;
       groups.push(Math.floor(v4 / 65536), v4 % 65536);
       i = text.length;
       break;
@@ -152,10 +158,18 @@ export function parseIPv6(text: string): Result<bigint> {
     }
   }
   if (gap < 0 ? groups.length !== 8 : groups.length > 7) return invalid();
-  if (gap >= 0) groups.splice(gap, 0, ...Array<number>(8 - groups.length).fill(0));
-  // Four 32-bit words make four BigInts; per-group shifting would make sixteen.
+  if (gap < 0) return groups;
+  const words = [0, 0, 0, 0, 0, 0, 0, 0];
+  const tail = groups.length - gap;
+  for (let at = 0; at < gap; at++) words[at] = groups[at] as number;
+  for (let at = 0; at < tail; at++) words[8 - tail + at] = groups[gap + at] as number;
+  return words;
+}
+
+/** Eight 16-bit groups as one number: four 32-bit words make four BigInts, per-group shifting would make sixteen. */
+function wordsValue(groups: readonly number[]): bigint {
   const word = (at: number) => (groups[at] as number) * 65536 + (groups[at + 1] as number);
-  return ok((BigInt(word(0)) << 96n) | (BigInt(word(2)) << 64n) | (BigInt(word(4)) << 32n) | BigInt(word(6)));
+  return (BigInt(word(0)) << 96n) | (BigInt(word(2)) << 64n) | (BigInt(word(4)) << 32n) | BigInt(word(6));
 }
 
 /** IPv4 if it has no colon, IPv6 otherwise. */
@@ -168,23 +182,56 @@ export function parseAddress(text: string): Result<ParsedAddress> {
   return v4.ok ? ok({ family: 4, value: v4.value }) : v4;
 }
 
-/** `a.b.c.d`, `a.b.c.d/n`, IPv6 likewise. Host bits are allowed and mean the network. */
+/**
+ * `a.b.c.d`, `a.b.c.d/n`, IPv6 likewise. Host bits are allowed and mean the network. (The
+ * network and its text are worked out from the parsed octets or groups, as plain numbers: a
+ * cell's ASGs hold hundreds of thousands of addresses, and BigInt arithmetic allocates.)
+ */
 export function parseCidr(text: string): Result<CidrBlock> {
   const slash = text.indexOf('/');
   const addressText = slash < 0 ? text : text.slice(0, slash);
-  const address = parseAddress(addressText);
-  if (!address.ok) return address;
-  const bits = ADDRESS_BITS[address.value.family];
-  if (slash < 0) return ok(cidr(address.value.family, address.value.value, bits));
-  const prefixText = text.slice(slash + 1);
-  if (!/^[0-9]{1,3}$/.test(prefixText)) {
-    return fail(`"${text}" has an invalid prefix length "${prefixText}" (a number from 0 to ${bits})`);
+  const family: Family = addressText.includes(':') ? 6 : 4;
+  const parsed = family === 4 ? ipv4Number(addressText, 0) : ipv6Words(addressText);
+  if (typeof parsed === 'string') return fail(parsed);
+  const bits = ADDRESS_BITS[family];
+  let prefixLength = bits;
+  if (slash >= 0) {
+    const prefixText = text.slice(slash + 1);
+    if (!isPrefixLengthText(prefixText)) {
+      return fail(`"${text}" has an invalid prefix length "${prefixText}" (a number from 0 to ${bits})`);
+    }
+    prefixLength = Number(prefixText);
+    if (prefixLength > bits) return fail(`"${text}" has prefix length ${prefixLength}, over ${bits} for IPv${family}`);
   }
-  const prefixLength = Number(prefixText);
-  if (prefixLength > bits) {
-    return fail(`"${text}" has prefix length ${prefixLength}, over ${bits} for IPv${address.value.family}`);
+  if (typeof parsed === 'number') {
+    const network = prefixLength === 32 ? parsed : prefixLength === 0 ? 0 : (parsed & (0xffffffff << (32 - prefixLength))) >>> 0;
+    return ok({ kind: 'cidr', family, address: BigInt(network), prefixLength, text: flat(ipv4Text(network), prefixLength) });
   }
-  return ok(cidr(address.value.family, address.value.value, prefixLength));
+  const network = prefixLength === 128 ? parsed : parsed.map((group, at) => maskGroup(group, prefixLength - 16 * at));
+  return ok({ kind: 'cidr', family, address: wordsValue(network), prefixLength, text: flat(ipv6Text(network), prefixLength) });
+}
+
+/**
+ * `address/length` as one flat string: concatenation makes a tree of string pieces, which
+ * would stay on the heap (as several objects) for as long as the block does.
+ */
+function flat(address: string, prefixLength: number): string {
+  return [address, prefixLength].join('/');
+}
+
+/** One to three decimal digits. */
+function isPrefixLengthText(text: string): boolean {
+  if (text.length === 0 || text.length > 3) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
+
+/** A 16-bit group with only its first `keep` bits (0 to 16 and beyond) left. */
+function maskGroup(group: number, keep: number): number {
+  return keep >= 16 ? group : keep <= 0 ? 0 : group & (0xffff << (16 - keep)) & 0xffff;
 }
 
 export const RANGE_INVALID = 'destination IP address range is invalid';
@@ -193,10 +240,11 @@ export const RANGE_INVERTED =
 
 /** One destination element: an IP, a CIDR or a range `a-b` of plain addresses of one family. */
 export function parseDestinationElement(text: string): Result<AddressBlock> {
-  const ends = text.split('-');
-  if (ends.length === 1) return parseCidr(text);
-  if (ends.length !== 2) return fail(`"${text}" is not a valid CIDR, IP address or IP address range`);
-  const [startText, endText] = ends as [string, string];
+  const dash = text.indexOf('-');
+  if (dash < 0) return parseCidr(text);
+  if (text.indexOf('-', dash + 1) >= 0) return fail(`"${text}" is not a valid CIDR, IP address or IP address range`);
+  const startText = text.slice(0, dash);
+  const endText = text.slice(dash + 1);
   if (startText.includes('/') || endText.includes('/')) {
     return fail(`${RANGE_INVALID}: "${text}" (range ends must be plain addresses, not CIDRs)`);
   }
@@ -214,8 +262,11 @@ export function parseDestinationElement(text: string): Result<AddressBlock> {
 // ---- printing (as iptables-save prints) ------------------------------------------------
 
 export function formatIPv4(value: bigint): string {
-  const n = Number(value);
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  return ipv4Text(Number(value));
+}
+
+function ipv4Text(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
 /** glibc inet_ntop: longest zero run of 2+ fields compressed (first on a tie), embedded IPv4 for ::a.b.c.d and ::ffff:a.b.c.d. */
@@ -225,6 +276,10 @@ export function formatIPv6(value: bigint): string {
     const word = Number((value >> shift) & 0xffffffffn);
     words.push(word >>> 16, word & 0xffff);
   }
+  return ipv6Text(words);
+}
+
+function ipv6Text(words: readonly number[]): string {
   let bestBase = -1;
   let bestLength = 0;
   let runBase = -1;
@@ -240,21 +295,21 @@ export function formatIPv6(value: bigint): string {
     }
   }
   if (bestLength < 2) bestBase = -1;
-  let out = '';
+  // Pieces joined once (a flat string), the compressed run as an empty piece between colons.
+  const pieces: string[] = [];
   for (let i = 0; i < 8; i++) {
     if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLength) {
-      if (i === bestBase) out += ':';
+      if (i === bestBase) pieces.push(i === 0 ? ':' : '');
       continue;
     }
-    if (i !== 0) out += ':';
     if (i === 6 && bestBase === 0 && (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff))) {
-      out += formatIPv4(value & 0xffffffffn);
-      return out;
+      pieces.push(ipv4Text((words[6] as number) * 65536 + (words[7] as number)));
+      return pieces.join(':');
     }
-    out += (words[i] as number).toString(16);
+    pieces.push((words[i] as number).toString(16));
   }
-  if (bestBase >= 0 && bestBase + bestLength === 8) out += ':';
-  return out;
+  if (bestBase >= 0 && bestBase + bestLength === 8) pieces.push('');
+  return pieces.join(':');
 }
 
 export function formatAddress(family: Family, value: bigint): string {

@@ -89,6 +89,9 @@ function icmpValue(value: number): number | undefined {
   return value === -1 || value === 255 ? undefined : value;
 }
 
+/** The selector of every rule that is not ICMP (one object, shared). */
+const ANY_ICMP: IcmpSelector = Object.freeze({});
+
 export function validateAsgRule(raw: RawAsgRule, origin: AsgRuleOrigin): { rule?: AsgRule; errors: RuleFieldError[] } {
   const errors: RuleFieldError[] = [];
   const { protocol } = raw;
@@ -109,7 +112,7 @@ export function validateAsgRule(raw: RawAsgRule, origin: AsgRuleOrigin): { rule?
     }
   }
 
-  let portRanges: PortRange[] = [];
+  let portRanges: readonly PortRange[] = [];
   if (isTransport) {
     if (ports === '') {
       errors.push({ field: 'ports', message: 'ports are required for protocols of type TCP and UDP' });
@@ -122,7 +125,7 @@ export function validateAsgRule(raw: RawAsgRule, origin: AsgRuleOrigin): { rule?
     errors.push({ field: 'ports', message: `ports are not allowed for protocols of type ${protocol}` });
   }
 
-  let icmp: IcmpSelector = {};
+  let icmp: IcmpSelector = ANY_ICMP;
   if (isIcmp) {
     if (raw.type === undefined || raw.type === null) {
       errors.push({ field: 'type', message: 'type is required for protocols of type ICMP' });

@@ -1,8 +1,15 @@
 // Byte order of names, as the kernel and iptables-save sort them.
 
-/** strcmp order, as iptables-save sorts user chains. */
+/** strcmp order of the UTF-8 bytes, as iptables-save sorts user chains. */
 export function compareBytewise(a: string, b: string): number {
-  // Chain names are almost always ASCII, where UTF-16 order is byte order.
-  if (/^[\x00-\x7f]*$/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Below U+0080 a code unit is its byte; past it, compare the bytes themselves.
+    if (x < 0x80 && y < 0x80) return x - y;
+    return Buffer.compare(Buffer.from(a.slice(i)), Buffer.from(b.slice(i)));
+  }
+  return a.length - b.length;
 }

@@ -17,7 +17,22 @@ function port(text: string): number | undefined {
   return value >= 1 && value <= 65535 ? value : undefined;
 }
 
-export function parsePorts(text: string): Result<PortRange[]> {
+// A cell's rules name few distinct port lists, each many times: each is read once, and its
+// (never changed) ranges shared. Bounded: emptied when it grows past this many lists.
+const known = new Map<string, Result<readonly PortRange[]>>();
+const KNOWN_MAX = 4096;
+
+export function parsePorts(text: string): Result<readonly PortRange[]> {
+  let result = known.get(text);
+  if (result === undefined) {
+    if (known.size >= KNOWN_MAX) known.clear();
+    result = readPorts(text);
+    known.set(text, result);
+  }
+  return result;
+}
+
+function readPorts(text: string): Result<readonly PortRange[]> {
   if (/[^\d\s,-]/.test(text)) return fail(`${INVALID}: "${text}" contains characters other than digits, ',' and '-'`);
   const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text);
   if (range) {

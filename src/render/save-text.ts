@@ -30,12 +30,13 @@ function pushInterface(words: string[], option: string, match: InterfaceMatch | 
   words.push(option, match.name);
 }
 
-/** IP-header fields in the kernel's fixed order, matches in order, target last. */
-function pushRule(words: string[], rule: ChainRule, family: Family): void {
-  if (rule.kind === 'opaque') {
-    if (rule.text !== '') words.push(rule.text);
-    return;
-  }
+/**
+ * The rule's text after `-A <chain> `: IP-header fields in the kernel's fixed order, matches
+ * in order, target last. (Each match and target is printed once per object, see renderMatch.)
+ */
+export function renderRuleSpec(rule: ChainRule, family: Family): string {
+  if (rule.kind === 'opaque') return rule.text;
+  const words: string[] = [];
   pushAddress(words, '-s', rule.source);
   pushAddress(words, '-d', rule.destination);
   pushInterface(words, '-i', rule.inInterface);
@@ -46,12 +47,6 @@ function pushRule(words: string[], rule: ChainRule, family: Family): void {
   }
   for (const match of rule.matches) words.push(renderMatch(match, family));
   if (rule.target !== undefined) words.push(renderTarget(rule.target));
-}
-
-/** The rule's text after `-A <chain> `. */
-export function renderRuleSpec(rule: ChainRule, family: Family): string {
-  const words: string[] = [];
-  pushRule(words, rule, family);
   return words.join(' ');
 }
 
@@ -70,9 +65,8 @@ export function chainSpecs(rules: readonly ChainRule[], family: Family): readonl
 }
 
 export function renderRule(chain: string, rule: ChainRule, family: Family): string {
-  const words = ['-A', chain];
-  pushRule(words, rule, family);
-  return words.join(' ');
+  const spec = renderRuleSpec(rule, family);
+  return spec === '' ? `-A ${chain}` : `-A ${chain} ${spec}`;
 }
 
 /** Built-in chains in hook order, then user chains in strcmp order. */
@@ -94,7 +88,11 @@ export function renderTable(table: Table, family: Family): string {
   const lines = [`*${table.name}`];
   for (const chain of chains) lines.push(`:${chain.name} ${chain.policy ?? '-'} [0:0]`);
   for (const chain of chains) {
-    for (const spec of chainSpecs(chain.rules, family)) lines.push(spec === '' ? `-A ${chain.name}` : `-A ${chain.name} ${spec}`);
+    const specs = chainSpecs(chain.rules, family);
+    if (specs.length === 0) continue;
+    // One join per chain (a rule without a spec, `-A <chain>` alone, is rare).
+    if (specs.includes('')) for (const spec of specs) lines.push(spec === '' ? `-A ${chain.name}` : `-A ${chain.name} ${spec}`);
+    else lines.push(`-A ${chain.name} ${specs.join(`\n-A ${chain.name} `)}`);
   }
   lines.push('COMMIT');
   return lines.join('\n') + '\n';

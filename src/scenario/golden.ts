@@ -65,7 +65,7 @@ export async function runGolden(rulesDir: string, goldenDir: string, update: boo
       outcomes.push({ scenario, status: 'failed', problems: describeProblem({ kind: 'input', errors: texts.error }) });
       continue;
     }
-    const compiled = compileScenario(texts.value);
+    const compiled = compileScenario(texts.value, { printed: true });
     if (!compiled.ok) {
       outcomes.push({ scenario, status: 'failed', problems: describeProblem(compiled.error) });
       continue;

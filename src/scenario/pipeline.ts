@@ -7,6 +7,7 @@ import { type Result, fail, ok } from '../model/result.js';
 import type { AsgcConfig, CellPolicy } from '../model/cell.js';
 import { renderSetScript } from '../ipset/script.js';
 import { renderRuleset } from '../render/save-text.js';
+import { printChains } from '../render/text-memo.js';
 
 export type ScenarioProblem =
   | { readonly kind: 'input'; readonly errors: readonly InputError[] }
@@ -19,10 +20,22 @@ export interface CompiledScenario {
   readonly policy: CellPolicy;
 }
 
-export function compileScenario(texts: ScenarioTexts, { optimise = true } = {}): Result<CompiledScenario, ScenarioProblem> {
+export interface ScenarioOptions {
+  /** Merge and drop rules without changing any verdict (default on). */
+  readonly optimise?: boolean;
+  /**
+   * Each chain printed as soon as it is built, its rules then known only by their text: for
+   * commands that only print or apply the rules (faster, and far less memory at cell scale).
+   * Questions about the rules (asgc check) need them whole.
+   */
+  readonly printed?: boolean;
+}
+
+export function compileScenario(texts: ScenarioTexts, options: ScenarioOptions = {}): Result<CompiledScenario, ScenarioProblem> {
+  const { optimise = true, printed = false } = options;
   const cell = ingestScenario(texts);
   if (!cell.ok) return fail({ kind: 'input', errors: cell.error });
-  const compiled = compileCell(cell.value, { optimise });
+  const compiled = compileCell(cell.value, printed ? { optimise, memo: printChains } : { optimise });
   return compiled.ok
     ? ok({ cell: compiled.value, config: cell.value.config, policy: cell.value })
     : fail({ kind: 'compile', errors: compiled.error });

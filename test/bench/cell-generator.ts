@@ -41,6 +41,27 @@ function spaceRules(space: number, variant = 0, ipv4Only = false): unknown[] {
 }
 
 /**
+ * 100 rules with nothing for the optimiser to merge: each its own destination in each family
+ * (no two touch) and one port of its own.
+ */
+function distinctRules(space: number): unknown[] {
+  const a = space & 255;
+  const b = (space >> 8) & 255;
+  return Array.from({ length: 100 }, (_, i) => ({
+    protocol: 'tcp',
+    destination: `198.${b}.${a}.${2 * i}/32,2001:db8:${space.toString(16)}::${(2 * i).toString(16)}`,
+    ports: String(1000 + i),
+    type: 0,
+    code: 0,
+    description: '',
+    log: false,
+  }));
+}
+
+/** The rules of each space: a mix where much merges, or rules where nothing can. */
+export type RuleShape = 'mixed' | 'distinct';
+
+/**
  * `spaces` spaces, each with its own ASG; container n lives in space n mod spaces. With one
  * space per container (the default) no two containers share an ASG chain: the worst case.
  */
@@ -50,6 +71,7 @@ export function generateCell(
   changed: ReadonlySet<number> = new Set(),
   /** Spaces whose rules change in their IPv4 destinations only. */
   changedIpv4: ReadonlySet<number> = new Set(),
+  shape: RuleShape = 'mixed',
 ): GeneratedScenario {
   const groups: unknown[] = [];
   const containers: Record<string, unknown> = {};
@@ -57,7 +79,11 @@ export function generateCell(
     groups.push({
       guid: guid(3, n),
       name: `space-${n}-egress`,
-      rules: JSON.stringify(spaceRules(n, changed.has(n) || changedIpv4.has(n) ? 1 : 0, changedIpv4.has(n) && !changed.has(n))),
+      rules: JSON.stringify(
+        shape === 'distinct'
+          ? distinctRules(n)
+          : spaceRules(n, changed.has(n) || changedIpv4.has(n) ? 1 : 0, changedIpv4.has(n) && !changed.has(n)),
+      ),
       staging_default: false,
       running_default: false,
       staging_space_guids: [],

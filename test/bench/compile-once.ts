@@ -5,9 +5,11 @@ import { readScenario } from '../../src/scenario/files.js';
 import { ingestScenario } from '../../src/ingest/cell.js';
 import { compileCell } from '../../src/compile/compile.js';
 import { renderRuleset } from '../../src/render/save-text.js';
+import { printChains } from '../../src/render/text-memo.js';
 
-const [directory, ipv4Out] = process.argv.slice(2);
-if (directory === undefined) throw new Error('usage: compile-once <scenario-dir> [ipv4-output-file]');
+const [directory, ipv4Out, mode] = process.argv.slice(2);
+if (directory === undefined) throw new Error('usage: compile-once <scenario-dir> [ipv4-output-file|-] [--no-optimize]');
+const optimise = mode !== '--no-optimize';
 
 const now = () => performance.now();
 const t0 = now();
@@ -17,7 +19,7 @@ const t1 = now();
 const cell = ingestScenario(texts.value);
 if (!cell.ok) throw new Error(JSON.stringify(cell.error.slice(0, 5)));
 const t2 = now();
-const compiled = compileCell(cell.value);
+const compiled = compileCell(cell.value, { optimise, memo: printChains });
 if (!compiled.ok) throw new Error(JSON.stringify(compiled.error));
 const t3 = now();
 const v4 = renderRuleset(compiled.value[4]);
@@ -27,7 +29,7 @@ const t4 = now();
 const tb = now();
 for (const source of Object.values(texts.value)) JSON.parse(source.text);
 const jsonParseMs = now() - tb;
-if (ipv4Out !== undefined) await writeFile(ipv4Out, v4);
+if (ipv4Out !== undefined && ipv4Out !== '-') await writeFile(ipv4Out, v4);
 const countRules = (text: string) => text.split('\n-A ').length - 1;
 process.stdout.write(
   JSON.stringify({
