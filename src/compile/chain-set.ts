@@ -29,6 +29,7 @@ export class ChainSet {
   private readonly owners = new Map<string, string>();
   /** Chains defined as the memo last built them. */
   private readonly held = new Set<string>();
+  private readonly sets = new Map<string, readonly string[]>();
   readonly chains = new Map<string, readonly ChainRule[]>();
 
   /** `optimise`, when given, rewrites every chain's rules (unless they come optimised already). */
@@ -97,8 +98,18 @@ export class ChainSet {
     return true;
   }
 
+  /** The names of the ipsets a defined chain's rules name. */
+  setsOf(name: string): readonly string[] {
+    return this.sets.get(name) ?? [];
+  }
+
   private put(name: string, chain: BuiltChain): void {
     this.chains.set(name, chain.rules);
+    if (chain.sets.length > 0)
+      this.sets.set(
+        name,
+        chain.sets.map((set) => set.name),
+      );
     this.useSets(chain.sets);
   }
 }

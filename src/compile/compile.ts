@@ -44,9 +44,14 @@ function sourceMarks(context: FamilyContext, containers: readonly Container[]): 
   });
 }
 
-/** What a container has of its own in one family: the chains only it uses. */
+/** What the compile made for a container in one family. */
 export interface ContainerChains {
+  /** The chains only it uses (ingress, egress, logs). */
   readonly chains: readonly string[];
+  /** The chain of its ASG set, shared with the containers of its space and lifecycle. */
+  readonly asgChain?: string;
+  /** The ipsets its chains and its ASG chain name. */
+  readonly sets: readonly string[];
 }
 
 /** Per container handle, its own chains in each family it has an address in. */
@@ -68,15 +73,15 @@ function compileFamily(
     const address = context.address(container);
     if (address === undefined) continue;
     const ingress = defineIngress(context, container);
-    defineEgress(context, container);
+    const { shared } = defineEgress(context, container);
     const egress = names.egress(container.handle);
     dispatched.push({ container, address, ingress, egress });
     const entry = manifest.get(container.handle) ?? {};
-    entry[family] = {
-      chains: [ingress, egress, names.log(container.handle), names.rateLimitLog(container.handle)].filter((chain) =>
-        chains.chains.has(chain),
-      ),
-    };
+    const own = [ingress, egress, names.log(container.handle), names.rateLimitLog(container.handle)].filter((chain) =>
+      chains.chains.has(chain),
+    );
+    const sets = [...new Set([...own, ...(shared === undefined ? [] : [shared])].flatMap((chain) => chains.setsOf(chain)))];
+    entry[family] = { chains: own, ...(shared !== undefined && { asgChain: shared }), sets: sets.sort() };
     manifest.set(container.handle, entry);
   }
   const interfaces = config.hostInterfaces.length > 0 ? config.hostInterfaces : [undefined];

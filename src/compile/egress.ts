@@ -164,7 +164,7 @@ function egressRules(context: FamilyContext, parts: EgressParts, sets: IpSet[]):
  * own chain where the ASG rules are inline), or, never built, gets a default-deny chain until
  * they compile: bad input never loosens a rule.
  */
-export function defineEgress(context: FamilyContext, container: Container): void {
+export function defineEgress(context: FamilyContext, container: Container): { readonly shared?: string } {
   const { config, names, chains, family } = context;
   const name = names.egress(container.handle);
   const owner = `container ${container.handle}`;
@@ -203,11 +203,11 @@ export function defineEgress(context: FamilyContext, container: Container): void
 
   if (withRules?.groups.some((group) => group.broken)) {
     context.held.add(container.handle);
-    if (chains.hold(name, owner)) return;
+    if (chains.hold(name, owner)) return asgs !== undefined && 'shared' in asgs ? { shared: asgs.shared } : {};
     chains.define(name, owner, () => [
       rule({ target: context.reject, origin: { kind: 'layout', role: 'default deny until the rules compile' } }),
     ]);
-    return;
+    return {};
   }
   const parts: EgressParts = { container, lifecycle, rateLimitLog, c2c, asgs };
   chains.define(name, owner, (sets) => egressRules(context, parts, sets), {
@@ -220,4 +220,5 @@ export function defineEgress(context: FamilyContext, container: Container): void
       ...(asgs !== undefined && 'inline' in asgs ? context.setDependencies(asgs.inline) : []),
     ],
   });
+  return asgs !== undefined && 'shared' in asgs ? { shared: asgs.shared } : {};
 }

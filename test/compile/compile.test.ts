@@ -318,3 +318,34 @@ describe('logging', () => {
     expect(egress.at(-2)).toBe('-m limit --limit 3/sec --limit-burst 3 -j LOG --log-prefix "DENY_c1 "');
   });
 });
+
+describe('what the compile says it made', () => {
+  it('lists, per container and family, its own chains, its ASG chain and the ipsets they name', async () => {
+    const { compileDirectory } = await import('../support/scenarios.js');
+    const { cell: compiled } = await compileDirectory('rules/partner-list-ipsets');
+    for (const family of [4, 6] as const) {
+      const ruleset = compiled[family];
+      const chains = new Map((ruleset.tables[0]?.chains ?? []).map((chain) => [chain.name, chain]));
+      const named = (chain: string) =>
+        (chains.get(chain)?.rules ?? []).flatMap((rule) =>
+          rule.kind === 'rule' ? rule.matches.flatMap((match) => (match.kind === 'set' ? [match.name] : [])) : [],
+        );
+      expect(compiled.manifest.size).toBeGreaterThan(0);
+      for (const [handle, families] of compiled.manifest) {
+        const entry = families[family];
+        if (entry === undefined) continue;
+        // Its own chains exist, start with its ingress and egress, and are named after it.
+        for (const chain of entry.chains) expect(chains.has(chain), `${handle}: ${chain}`).toBe(true);
+        expect(entry.chains.slice(0, 2).map((chain) => chain.slice(0, 7))).toEqual(['asgc-i-', 'asgc-o-']);
+        // Its ASG chain is the one its egress chain jumps to; the sets are exactly what they name.
+        const egress = chains.get(entry.chains[1] as string)?.rules ?? [];
+        const jumps = egress.flatMap((rule) => (rule.kind === 'rule' && rule.target?.kind === 'jump' ? [rule.target.chain] : []));
+        if (entry.asgChain !== undefined) expect(jumps).toContain(entry.asgChain);
+        const expected = [...new Set([...entry.chains, ...(entry.asgChain ? [entry.asgChain] : [])].flatMap(named))].sort();
+        expect(entry.sets).toEqual(expected);
+      }
+      // Some container's rules name a set here (the scenario's point).
+      expect([...compiled.manifest.values()].some((families) => (families[family]?.sets.length ?? 0) > 0)).toBe(true);
+    }
+  });
+});
