@@ -1,4 +1,5 @@
-// A packet through a ruleset with iptables' first-match semantics: rules in order, jumps and
+// A packet through a ruleset with iptables' first-match semantics: the tables of its path in the
+// kernel's order (raw PREROUTING, then filter INPUT or FORWARD), in each rules in order, jumps and
 // gotos, RETURN, the built-in chain's policy at its end, MARK setting the mark for what follows,
 // LOG passing on. Every match is decided by its extension module (src/extensions). A rule whose
 // outcome cannot be known (a foreign module, an interface the packet does not name) makes the
@@ -12,8 +13,9 @@ import { type Packet, protocolNumber } from '../ir/packet.js';
 
 export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT' | 'unknown';
 
-/** Where a rule sits: its chain and its 1-based number there, as `iptables -L --line-numbers` counts. */
+/** Where a rule sits: its table, its chain and its 1-based number there, as `iptables -L --line-numbers` counts. */
 export interface RulePlace {
+  readonly table: string;
   readonly chain: string;
   readonly index: number;
   readonly rule: ChainRule;
@@ -40,7 +42,7 @@ export interface Decision {
 }
 
 export interface EvaluateOptions {
-  /** The built-in chain the packet enters: FORWARD for container traffic, INPUT for the cell itself. */
+  /** The filter chain the packet enters: FORWARD for container traffic, INPUT for the cell itself. */
   readonly hook: string;
   /** Record every rule visited (costs time at cell scale). */
   readonly trace?: boolean;
@@ -99,12 +101,17 @@ export function ruleMatches(rule: ChainRule, packet: Packet, context: MatchConte
 }
 
 /** Why a rule's outcome is unknown, in words. */
-function whyUnknown(rule: ChainRule, context: MatchContext): string {
+function whyUnknown(rule: ChainRule, packet: Packet, context: MatchContext): string {
   if (rule.kind === 'opaque') return 'uses what asgc does not model, so it cannot be evaluated';
   const set = rule.matches.find((match) => match.kind === 'set' && !context.sets.has(match.name));
   if (set?.kind === 'set') return `names ipset ${set.name}, whose members are not known (with --saved, give --saved-sets)`;
-  if (rule.inInterface !== undefined || rule.outInterface !== undefined)
+  if (
+    (rule.inInterface !== undefined && packet.inInterface === undefined) ||
+    (rule.outInterface !== undefined && packet.outInterface === undefined)
+  )
     return 'matches on an interface the packet does not name (give --in-interface / --out-interface)';
+  if (rule.matches.some((match) => match.kind === 'rpfilter'))
+    return "checks the source against the host's routes (-m rpfilter), known only for a packet from a container's interface";
   return 'cannot be evaluated for this packet';
 }
 
@@ -170,23 +177,38 @@ interface Frame {
 const NO_SETS: MatchContext = { sets: new Map() };
 
 export interface EvaluatorOptions {
-  readonly table?: string;
   /** The ipsets rules may name; default: the ruleset's own (compiled rulesets carry theirs). */
   readonly sets?: readonly IpSet[];
+  /** The host's reverse path, for `-m rpfilter` (unknown without it). */
+  readonly reversePath?: MatchContext['reversePath'];
+}
+
+/** The tables and chains a packet meets on its way to a filter hook, in order. */
+function pathTo(hook: string): readonly (readonly [table: string, chain: string])[] {
+  const raw = hook === 'OUTPUT' ? 'OUTPUT' : 'PREROUTING';
+  return [
+    ['raw', raw],
+    ['filter', hook],
+  ];
+}
+
+/** How one table's walk ended: done with a verdict, or (ACCEPT) on to the next table of the path. */
+interface Walked {
+  readonly done: boolean;
+  readonly decision: Decision;
 }
 
 export class Evaluator {
-  private readonly chains: ReadonlyMap<string, Chain>;
+  private readonly tables: ReadonlyMap<string, ReadonlyMap<string, Chain>>;
   private readonly context: MatchContext;
   private readonly runs = new Map<Chain, (DispatchRun | undefined)[] | undefined>();
 
   constructor(
     private readonly ruleset: Ruleset,
-    { table = 'filter', sets = ruleset.sets ?? [] }: EvaluatorOptions = {},
+    { sets = ruleset.sets ?? [], reversePath }: EvaluatorOptions = {},
   ) {
-    const found = ruleset.tables.find((candidate) => candidate.name === table);
-    this.chains = new Map((found?.chains ?? []).map((chain) => [chain.name, chain]));
-    this.context = { sets: new Map(sets.map((set) => [set.name, set])) };
+    this.tables = new Map(ruleset.tables.map((table) => [table.name, new Map(table.chains.map((chain) => [chain.name, chain]))]));
+    this.context = { sets: new Map(sets.map((set) => [set.name, set])), ...(reversePath && { reversePath }) };
   }
 
   /** The chain's dispatch runs, found the first time a packet enters it. */
@@ -206,44 +228,69 @@ export class Evaluator {
 
   evaluate(packet: Packet, options: EvaluateOptions): Decision {
     const trace: TraceStep[] = [];
-    let current: Packet = packet.mark >>> 0 === packet.mark ? packet : { ...packet, mark: packet.mark >>> 0 };
-    const hook = this.chains.get(options.hook);
+    const state = { packet: packet.mark >>> 0 === packet.mark ? packet : { ...packet, mark: packet.mark >>> 0 } };
+    let last: Decision | undefined;
+    for (const [table, chain] of pathTo(options.hook)) {
+      const chains = this.tables.get(table);
+      if (chains === undefined && table !== 'filter') continue;
+      const walked = this.walk(table, chains ?? new Map(), chain, state, trace, options.trace === true);
+      if (walked.done) return walked.decision;
+      last = walked.decision;
+    }
+    return last as Decision;
+  }
+
+  /** One table's walk from its built-in chain; an ACCEPT goes on to the next table of the path. */
+  private walk(
+    table: string,
+    chains: ReadonlyMap<string, Chain>,
+    hookName: string,
+    state: { packet: Packet },
+    trace: TraceStep[],
+    tracing: boolean,
+  ): Walked {
     const finish = (
       verdict: Verdict,
       reason: string,
       stack: readonly Frame[],
       decidedBy?: RulePlace,
       rejectWith?: string,
-    ): Decision => ({
-      verdict,
-      ...(rejectWith !== undefined && { rejectWith }),
-      ...(decidedBy !== undefined && { decidedBy }),
-      via: stack.flatMap((frame) => (frame.caller ? [frame.caller] : [])),
-      reason,
-      trace,
-      mark: current.mark,
+    ): Walked => ({
+      done: verdict !== 'ACCEPT',
+      decision: {
+        verdict,
+        ...(rejectWith !== undefined && { rejectWith }),
+        ...(decidedBy !== undefined && { decidedBy }),
+        via: stack.flatMap((frame) => (frame.caller ? [frame.caller] : [])),
+        reason,
+        trace,
+        mark: state.packet.mark,
+      },
     });
-    if (hook === undefined) return finish('ACCEPT', `chain ${options.hook} is empty: its policy is ACCEPT`, []);
+    const named = table === 'filter' ? hookName : `${table} ${hookName}`;
+    const hook = chains.get(hookName);
+    if (hook === undefined) return finish('ACCEPT', `chain ${named} is empty: its policy is ACCEPT`, []);
     const stack: Frame[] = [{ chain: hook, next: 0, caller: undefined }];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1] as Frame;
       // A trace lists every rule visited, so it walks them all.
-      if (!options.trace) frame.next = this.nextCandidate(frame.chain, frame.next, current);
+      if (!tracing) frame.next = this.nextCandidate(frame.chain, frame.next, state.packet);
       const rule = frame.chain.rules[frame.next];
       if (rule === undefined) {
         stack.pop();
         if (stack.length === 0) {
           const policy = frame.chain.policy ?? 'ACCEPT';
-          return finish(policy, `the policy of ${frame.chain.name} (${policy})`, []);
+          return finish(policy, `the policy of ${named} (${policy})`, []);
         }
         continue;
       }
       frame.next++;
-      const place: RulePlace = { chain: frame.chain.name, index: frame.next, rule };
-      const outcome = ruleMatches(rule, current, this.context);
-      if (options.trace) trace.push({ ...place, result: outcome === undefined ? 'unknown' : outcome ? 'match' : 'no match' });
+      const place: RulePlace = { table, chain: frame.chain.name, index: frame.next, rule };
+      const where = table === 'filter' ? place.chain : `${table} ${place.chain}`;
+      const outcome = ruleMatches(rule, state.packet, this.context);
+      if (tracing) trace.push({ ...place, result: outcome === undefined ? 'unknown' : outcome ? 'match' : 'no match' });
       if (outcome === undefined)
-        return finish('unknown', `${place.chain} rule ${place.index} ${whyUnknown(rule, this.context)}`, stack, place);
+        return finish('unknown', `${where} rule ${place.index} ${whyUnknown(rule, state.packet, this.context)}`, stack, place);
       if (!outcome || rule.kind === 'opaque') continue;
       const target = rule.target;
       if (target === undefined) continue;
@@ -253,7 +300,7 @@ export class Evaluator {
             stack.pop();
             if (stack.length === 0) {
               const policy = frame.chain.policy ?? 'ACCEPT';
-              return finish(policy, `RETURN from ${frame.chain.name}: its policy (${policy})`, [], place);
+              return finish(policy, `RETURN from ${named}: its policy (${policy})`, [], place);
             }
             continue;
           }
@@ -262,11 +309,11 @@ export class Evaluator {
           return finish('REJECT', 'REJECT', stack, place, target.with);
         case 'jump':
         case 'goto': {
-          const next = this.chains.get(target.chain);
+          const next = chains.get(target.chain);
           if (next === undefined)
             return finish(
               'unknown',
-              `${place.chain} rule ${place.index} jumps to ${target.chain}, which is not in the ruleset`,
+              `${where} rule ${place.index} jumps to ${target.chain}, which is not in the ruleset`,
               stack,
               place,
             );
@@ -277,7 +324,7 @@ export class Evaluator {
           continue;
         }
         case 'MARK':
-          current = { ...current, mark: ((current.mark & ~target.mask) ^ target.value) >>> 0 };
+          state.packet = { ...state.packet, mark: ((state.packet.mark & ~target.mask) ^ target.value) >>> 0 };
           continue;
         case 'LOG':
           continue;

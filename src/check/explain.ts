@@ -72,6 +72,9 @@ const LAYOUT_WORDS: Readonly<Record<string, string>> = {
   'ingress default deny': "the container's ingress default deny: no c2c policy or ingress router allows this",
   'host default deny': 'the default deny of host access: not a DNS server or host service of the cell',
   established: 'an established or related connection',
+  'anti-spoofing: a source not routed back to its container':
+    "anti-spoofing: the source is not the sending container's own address (dropped before any policy)",
+  "anti-spoofing: a container's address from outside": "anti-spoofing: a container's address, claimed from outside the cell",
   invalid: 'an invalid TCP packet',
 };
 

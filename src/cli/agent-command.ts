@@ -133,8 +133,8 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
       // A sidecar's memory is taken from the apps: let V8's heap grow 20% over what is live
       // before collecting, not the default 50% or more (measured: 236 MB instead of 300 to 400
       // MB at 1,000 containers, no slower). The young generation's size is fixed at start-up:
-      // NODE_OPTIONS=--max-semi-space-size=2 (as the BOSH job and the systemd unit set it)
-      // takes another 30 MB off.
+      // NODE_OPTIONS=--max-semi-space-size=2, set where the agent is started, takes another
+      // 30 MB off.
       setFlagsFromString('--heap-growing-percent=20');
       const loaded = await loadSettings(flags);
       if (loaded.settings === undefined) {

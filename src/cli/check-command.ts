@@ -4,14 +4,15 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { type Decision, Evaluator, type RulePlace } from '../check/evaluate.js';
 import { describePolicy, policyOf } from '../check/explain.js';
-import { type CheckProtocol, type CheckQuestion, packetFor } from '../check/query.js';
+import { type CheckPacket, type CheckProtocol, type CheckQuestion, packetFor } from '../check/query.js';
+import { CellLinks } from '../check/cell-links.js';
 import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
 import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
 import type { IpSet } from '../ir/ipset.js';
 import { fail, ok, type Result } from '../model/result.js';
 import type { Ruleset } from '../ir/ruleset.js';
 import type { Family } from '../model/address.js';
-import type { Container } from '../model/cell.js';
+import { DEFAULT_CONFIG } from '../model/cell.js';
 import { renderRuleSpec } from '../render/save-text.js';
 import {
   type CommandContext,
@@ -27,6 +28,7 @@ interface CheckOptions extends DocumentOptions {
   to?: string;
   from?: string;
   toHost?: boolean;
+  source?: string;
   proto: CheckProtocol;
   port?: number;
   sourcePort?: number;
@@ -78,20 +80,30 @@ const VERDICT_WORD = { ACCEPT: 'ALLOWED', DROP: 'DENIED (dropped)', REJECT: 'DEN
 
 function place(where: RulePlace, family: Family): string {
   const spec = where.rule.kind === 'opaque' ? where.rule.text : renderRuleSpec(where.rule, family);
-  return `${where.chain} rule ${where.index}: ${spec}`;
+  return `${chainOf(where)} rule ${where.index}: ${spec}`;
 }
 
-function report(decision: Decision, summary: string, family: Family, container: Container | undefined, trace: boolean): string {
-  const lines = [
-    `${VERDICT_WORD[decision.verdict]}  ${summary} (IPv${family}${container ? `, container ${container.handle}` : ''}, a new connection)`,
+/** A chain as `iptables -t` would name it: the table only when it is not filter. */
+function chainOf(where: RulePlace): string {
+  return where.table === 'filter' ? where.chain : `${where.table} ${where.chain}`;
+}
+
+function report(decision: Decision, { summary, packet, container }: CheckPacket, trace: boolean): string {
+  const { family, inInterface } = packet;
+  const about = [
+    `IPv${family}`,
+    ...(container ? [`container ${container.handle}`] : []),
+    ...(inInterface !== undefined ? [`in by ${inInterface}`] : []),
+    'a new connection',
   ];
+  const lines = [`${VERDICT_WORD[decision.verdict]}  ${summary} (${about.join(', ')})`];
   if (decision.decidedBy) lines.push(`  decided by ${place(decision.decidedBy, family)}`);
   else lines.push(`  decided by ${decision.reason}`);
   const policy = policyOf(decision);
   if (policy) lines.push(`  policy: ${describePolicy(policy)}`);
   if (decision.verdict === 'unknown') lines.push(`  why unknown: ${decision.reason}`);
   const path = [...decision.via, ...(decision.decidedBy ? [decision.decidedBy] : [])].map(
-    (step) => `${step.chain} ${step.index}`,
+    (step) => `${chainOf(step)} ${step.index}`,
   );
   if (path.length > 0) lines.push(`  path: ${path.join(' -> ')}`);
   if (trace) {
@@ -101,8 +113,10 @@ function report(decision: Decision, summary: string, family: Family, container: 
   return `${lines.join('\n')}\n`;
 }
 
-function json(decision: Decision, summary: string, family: Family, container: Container | undefined, trace: boolean): string {
+function json(decision: Decision, { summary, packet, container }: CheckPacket, trace: boolean): string {
+  const { family, inInterface } = packet;
   const where = (step: RulePlace) => ({
+    table: step.table,
     chain: step.chain,
     index: step.index,
     rule: step.rule.kind === 'opaque' ? step.rule.text : renderRuleSpec(step.rule, family),
@@ -114,6 +128,7 @@ function json(decision: Decision, summary: string, family: Family, container: Co
       packet: summary,
       family,
       ...(container && { container: container.handle }),
+      ...(inInterface !== undefined && { inInterface }),
       ...(decision.rejectWith && { rejectWith: decision.rejectWith }),
       decidedBy: decision.decidedBy ? where(decision.decidedBy) : null,
       policy: policyOf(decision) ?? null,
@@ -140,6 +155,7 @@ export function addCheckCommand(program: Command, context: CommandContext): void
     .option('--to <ip>', 'traffic from the container to this address')
     .option('--from <ip>', 'traffic from this address to the container (c2c, ingress)')
     .option('--to-host', 'the --to address is the cell itself (host access, the INPUT chain)')
+    .option('--source <ip>', 'with --to: the container sends from this address, not its own (link-local, forged)')
     .addOption(
       new Option('--proto <protocol>', 'tcp, udp, icmp or icmpv6').choices(['tcp', 'udp', 'icmp', 'icmpv6']).default('tcp'),
     )
@@ -151,7 +167,10 @@ export function addCheckCommand(program: Command, context: CommandContext): void
         integer(0, 0xffffffff),
       ),
     )
-    .option('--in-interface <name>', 'the interface the packet comes in by')
+    .option(
+      '--in-interface <name>',
+      "the interface the packet comes in by (default: the sending container's own, or the first host interface)",
+    )
     .option(
       '--out-interface <name>',
       'the interface it leaves by (default: the first host interface for traffic out of the cell)',
@@ -172,6 +191,7 @@ export function addCheckCommand(program: Command, context: CommandContext): void
         ...(options.to !== undefined && { to: options.to }),
         ...(options.from !== undefined && { from: options.from }),
         ...(options.toHost && { toHost: true }),
+        ...(options.source !== undefined && { source: options.source }),
         ...(options.port !== undefined && { port: options.port }),
         ...(options.sourcePort !== undefined && { sourcePort: options.sourcePort }),
         ...(options.icmpType !== undefined && { icmp: options.icmpType }),
@@ -179,12 +199,14 @@ export function addCheckCommand(program: Command, context: CommandContext): void
         ...(options.inInterface !== undefined && { inInterface: options.inInterface }),
         ...(options.outInterface !== undefined && { outInterface: options.outInterface }),
       };
-      const asked = packetFor(question, scenario?.policy.containers ?? [], scenario?.config.hostInterfaces ?? []);
+      const containers = scenario?.policy.containers ?? [];
+      const links = new CellLinks(containers, scenario?.config ?? DEFAULT_CONFIG);
+      const asked = packetFor(question, containers, links);
       if (!asked.ok) {
         io.stderr(`asgc check: ${asked.error}\n`);
         return setExit(EXIT.usage);
       }
-      const { packet, hook, container, summary } = asked.value;
+      const { packet, hook, container } = asked.value;
       if (scenario !== undefined && container === undefined)
         io.stderr(`asgc check: note: ${options.container} is not a container of this cell; checking the packet as given\n`);
       let ruleset: Ruleset;
@@ -216,14 +238,14 @@ export function addCheckCommand(program: Command, context: CommandContext): void
       } else {
         ruleset = (scenario as NonNullable<typeof scenario>).cell[packet.family];
       }
-      const decision = new Evaluator(ruleset, sets === undefined ? {} : { sets }).evaluate(packet, {
+      const decision = new Evaluator(ruleset, { ...(sets && { sets }), reversePath: links.reversePath }).evaluate(packet, {
         hook,
         trace: options.trace === true || options.json === true,
       });
       io.stdout(
         options.json
-          ? json(decision, summary, packet.family, container, options.trace === true)
-          : report(decision, summary, packet.family, container, options.trace === true),
+          ? json(decision, asked.value, options.trace === true)
+          : report(decision, asked.value, options.trace === true),
       );
       setExit(decision.verdict === 'ACCEPT' ? EXIT.ok : decision.verdict === 'unknown' ? EXIT.unknown : EXIT.denied);
     });

@@ -56,15 +56,19 @@ async function plansAgainstSavedFile(file: string, family: Family, scenario: Com
   );
 }
 
+/** Each family's plans (one per table): its changes, or that it is up to date. */
 function printPlans(io: CommandContext['io'], plans: readonly Plan[], script: boolean): void {
-  for (const plan of plans) {
+  const pending = plans.filter((plan) => !isEmptyPlan(plan));
+  for (const family of new Set(plans.map((plan) => plan.family))) {
+    const changes = pending.filter((plan) => plan.family === family);
     if (script) {
-      if (isEmptyPlan(plan)) continue;
-      if (plans.length > 1)
-        io.stdout(`# asgc: ip${plan.family === 6 ? '6' : ''}tables-restore --noflush input (IPv${plan.family})\n`);
-      io.stdout(renderPlanScripts(plan).join(''));
+      for (const plan of changes) {
+        if (pending.length > 1)
+          io.stdout(`# asgc: ip${family === 6 ? '6' : ''}tables-restore --noflush input (IPv${family}, ${plan.table})\n`);
+        io.stdout(renderPlanScripts(plan).join(''));
+      }
     } else {
-      io.stdout(isEmptyPlan(plan) ? `IPv${plan.family}: up to date\n` : describePlan(plan));
+      io.stdout(changes.length === 0 ? `IPv${family}: up to date\n` : changes.map(describePlan).join(''));
     }
   }
 }

@@ -17,6 +17,7 @@ import { AsgIndex } from './asg-index.js';
 import { C2cIndex } from './c2c-index.js';
 import type { CompileError } from './chain-set.js';
 import type { ChainMemo } from './chain-memo.js';
+import { antiSpoofingTable } from './anti-spoofing.js';
 import { defineEgress } from './egress.js';
 import { FamilyContext } from './family-context.js';
 import { hostAccessRules } from './host-access.js';
@@ -101,19 +102,32 @@ function compileFamily(
       ),
     ),
   ];
+  // What a container sends to the cell itself is known by the interface it comes in on, whatever
+  // its source address (link-local too); where those interfaces are not configured, by its address.
   const input = (): Rule[] =>
-    dispatched.map(({ container, address }) =>
-      rule({
-        source: hostMatch(family, address),
-        target: jump(names.hostAccess),
-        origin: layout(`host access of ${container.handle}`),
-      }),
-    );
+    config.containerInterfaces.length > 0
+      ? config.containerInterfaces.map((name) =>
+          rule({
+            inInterface: { name, negated: false },
+            target: jump(names.hostAccess),
+            origin: layout('host access of containers'),
+          }),
+        )
+      : dispatched.map(({ container, address }) =>
+          rule({
+            source: hostMatch(family, address),
+            target: jump(names.hostAccess),
+            origin: layout(`host access of ${container.handle}`),
+          }),
+        );
   // The dispatch changes only when containers (or the c2c tags they carry) come, go or move.
   const addresses = dispatched.map(({ container, address }) => `${container.handle} ${address}`).join(' ');
   const tags = family === 4 ? containers.map((container) => `${context.c2c.sourceTag(container.appGuid) ?? ''}`).join(' ') : '';
   chains.define(names.forward, 'the forward dispatch', forward, { dependencies: [config, addresses, tags] });
-  chains.define(names.input, 'the input dispatch', input, { dependencies: [config, addresses] });
+  chains.define(names.input, 'the input dispatch', input, {
+    dependencies: [config, config.containerInterfaces.length > 0 ? '' : addresses],
+  });
+  const raw = antiSpoofingTable(context, containers, addresses);
   chains.define(names.hostAccess, 'host access', () => hostAccessRules(context), { dependencies: [config] });
   // A chain held as last built finds what it jumps to as last built too, where this compile made none.
   chains.holdMissingTargets();
@@ -121,6 +135,7 @@ function compileFamily(
   return {
     family,
     tables: [
+      ...(raw === undefined ? [] : [raw]),
       {
         name: 'filter',
         chains: [

@@ -28,7 +28,10 @@ export interface AsgSet {
 }
 
 export class FamilyContext {
+  /** The filter table's chains. */
   readonly chains: ChainSet;
+  /** The raw table's chains (anti-spoofing). */
+  readonly rawChains: ChainSet;
   /** The ipsets of long destination lists, when configured (and optimising). */
   readonly sets: SetRegistry | undefined;
 
@@ -55,6 +58,7 @@ export class FamilyContext {
       optimise ? (rules) => optimiseRules(rules, family) : undefined,
       memo,
     );
+    this.rawChains = new ChainSet(family, errors, () => undefined, undefined, memo);
   }
 
   /** What compileAsgRules needs to make sets, each also reported to `used`. */

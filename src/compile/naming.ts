@@ -76,6 +76,11 @@ export class ChainNamer {
     return `${this.prefix}host`;
   }
 
+  /** The raw table's chain that drops spoofed packets before any policy sees them. */
+  get antiSpoofing(): string {
+    return `${this.prefix}antispoof`;
+  }
+
   egress(handle: string): string {
     return this.name(CHAIN_KINDS.egress, handle, () => handle);
   }

@@ -26,9 +26,15 @@ export interface MatchExtension<M extends Match> {
   test(match: M, packet: Packet, context: MatchContext): boolean | undefined;
 }
 
-/** What a match may need besides the packet: the contents of the ipsets rules name. */
+/** What a match may need besides the packet. */
 export interface MatchContext {
+  /** The contents of the ipsets rules name. */
   readonly sets: ReadonlyMap<string, IpSet>;
+  /**
+   * Whether the packet's source is routed back out of the interface it came in on (the host's
+   * routes); undefined when that cannot be known.
+   */
+  readonly reversePath?: (packet: Packet) => boolean | undefined;
 }
 
 /** `value` in [start, end], negated when the option was. */

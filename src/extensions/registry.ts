@@ -11,6 +11,7 @@ import { hashlimitExtension } from './hashlimit.js';
 import { limitExtension } from './limit.js';
 import { markExtension } from './mark.js';
 import { multiportExtension } from './multiport.js';
+import { rpfilterExtension } from './rpfilter.js';
 import { setExtension } from './set.js';
 import { conntrackExtension, stateExtension } from './state.js';
 import { tcpExtension, udpExtension } from './tcp-udp.js';
@@ -20,6 +21,7 @@ type MatchOfKind<K extends Match['kind'], M = Match> = M extends Match ? (K exte
 type ExtensionFor = { [K in Match['kind']]: MatchExtension<MatchOfKind<K>> };
 
 const BY_KIND: ExtensionFor = {
+  rpfilter: rpfilterExtension,
   set: setExtension,
   tcp: tcpExtension,
   udp: udpExtension,

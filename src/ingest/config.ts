@@ -15,6 +15,15 @@ const count = (max: number) => ({
   description: `must be an integer from 1 to ${max}`,
 });
 
+const interfaces = {
+  type: 'array',
+  items: {
+    type: 'string',
+    pattern: '^[A-Za-z0-9_.:@-]{1,14}\\+?$|^[A-Za-z0-9_.:@-]{15}$',
+    description: 'must be an interface name of at most 15 characters (a trailing + is a wildcard)',
+  },
+};
+
 const validateDocument = compileSchema({
   type: 'object',
   additionalProperties: false,
@@ -39,13 +48,13 @@ const validateDocument = compileSchema({
       maximum: 1_000_000,
       description: 'must be an integer from 2 to 1000000 (the fewest destinations an ASG rule moves into an ipset)',
     },
-    host_interfaces: {
-      type: 'array',
-      items: {
-        type: 'string',
-        pattern: '^[A-Za-z0-9_.:@-]{1,14}\\+?$|^[A-Za-z0-9_.:@-]{15}$',
-        description: 'must be an interface name of at most 15 characters (a trailing + is a wildcard)',
-      },
+    host_interfaces: interfaces,
+    container_interfaces: interfaces,
+    container_prefixes: stringList,
+    anti_spoofing: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { ipv4: { type: 'boolean' }, ipv6: { type: 'boolean' } },
     },
     overlay_network: { type: 'string' },
     dns_servers: stringList,
@@ -71,6 +80,9 @@ interface RawConfig {
   accepted_udp_logs_per_sec?: number;
   ipset_min_destinations?: number;
   host_interfaces?: string[];
+  container_interfaces?: string[];
+  container_prefixes?: string[];
+  anti_spoofing?: { ipv4?: boolean; ipv6?: boolean };
   overlay_network?: string;
   dns_servers?: string[];
   host_tcp_services?: string[];
@@ -150,6 +162,14 @@ export function ingestConfig(document: unknown, file: string): { config: AsgcCon
     ...(ingressTag !== undefined && ingressTag !== 0 && { ingressTag }),
     ...(outboundConnections && { outboundConnections }),
     ...(raw.ipset_min_destinations !== undefined && { ipsetMinDestinations: raw.ipset_min_destinations }),
+    containerInterfaces: raw.container_interfaces ?? DEFAULT_CONFIG.containerInterfaces,
+    containerPrefixes: list('container_prefixes', raw.container_prefixes, cidrOf),
+    antiSpoofing: {
+      4: raw.anti_spoofing?.ipv4 ?? DEFAULT_CONFIG.antiSpoofing[4],
+      6: raw.anti_spoofing?.ipv6 ?? DEFAULT_CONFIG.antiSpoofing[6],
+    },
   };
+  if ((config.antiSpoofing[4] || config.antiSpoofing[6]) && config.containerInterfaces.length === 0)
+    sink.add('/anti_spoofing', 'needs container_interfaces: what comes from a container is known by the interface it arrives on');
   return { config, errors: sink.errors };
 }

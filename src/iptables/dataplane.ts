@@ -19,6 +19,11 @@ export interface Dataplane {
    * exist. On nf_tables this reads only that chain; on legacy it costs a whole-table read.
    */
   listChain(family: Family, table: string, chain: string): Promise<readonly string[] | undefined>;
+  /**
+   * Whether the table exists, asked without creating it (reading a legacy table that does not
+   * exist would load its module and make it).
+   */
+  hasTable(family: Family, table: string): Promise<boolean>;
 }
 
 /** A failed iptables-restore, with the failing line of the script and the lines around it. */
@@ -112,6 +117,12 @@ export class IptablesCommand implements Dataplane {
     return specs;
   }
 
+  async hasTable(family: Family, table: string): Promise<boolean> {
+    // On nf_tables reading a table never makes it: reading is as cheap as asking.
+    if (this.backend === 'nft') return true;
+    return (await legacyTables(this.options.namespace, family, this.run)).includes(table);
+  }
+
   async restore(family: Family, script: string): Promise<void> {
     const argv = inNamespace(this.options.namespace, [
       tools(this.backend, family).restore,
@@ -124,6 +135,12 @@ export class IptablesCommand implements Dataplane {
     const line = failingLine(result.stderr);
     throw new RestoreError(family, result.stderr, line, scriptContext(script, line));
   }
+}
+
+/** The legacy tables that exist in the namespace (the kernel lists them in /proc). */
+async function legacyTables(namespace: string | undefined, family: Family, run: Runner): Promise<string[]> {
+  const names = await run(inNamespace(namespace, ['cat', `/proc/net/ip${family === 6 ? '6' : ''}_tables_names`]));
+  return names.code === 0 ? names.stdout.split('\n').filter((name) => name !== '') : [];
 }
 
 function countRules(saveText: string): number {
@@ -141,10 +158,7 @@ export async function detectBackend(namespace: string | undefined, run: Runner =
   const counts: Record<Backend, number> = { nft: 0, legacy: 0 };
   for (const backend of ['nft', 'legacy'] as const) {
     for (const family of [4, 6] as const) {
-      if (backend === 'legacy') {
-        const names = await run(inNamespace(namespace, ['cat', `/proc/net/ip${family === 6 ? '6' : ''}_tables_names`]));
-        if (names.code !== 0 || names.stdout.trim() === '') continue;
-      }
+      if (backend === 'legacy' && (await legacyTables(namespace, family, run)).length === 0) continue;
       const saved = await run(inNamespace(namespace, [tools(backend, family).save]));
       if (saved.code === 0) counts[backend] += countRules(saved.stdout);
     }

@@ -111,7 +111,20 @@ export interface SetMatch {
   readonly negated: boolean;
 }
 
+/**
+ * -m rpfilter: whether the packet's source is routed back out of the interface it came in on
+ * (strict reverse path), the rule matching when it is not (`--invert`).
+ */
+export interface RpfilterMatch {
+  readonly kind: 'rpfilter';
+  readonly loose: boolean;
+  readonly validmark: boolean;
+  readonly acceptLocal: boolean;
+  readonly invert: boolean;
+}
+
 export type Match =
+  | RpfilterMatch
   | SetMatch
   | TcpUdpMatch
   | MultiportMatch

@@ -78,6 +78,11 @@ export interface Ruleset {
   readonly sets?: readonly IpSet[];
 }
 
+/** The ruleset's table of that name, if it has one. */
+export function tableNamed(ruleset: Ruleset, name: string): Table | undefined {
+  return ruleset.tables.find((table) => table.name === name);
+}
+
 export const BUILTIN_CHAINS: Readonly<Record<string, readonly string[]>> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],

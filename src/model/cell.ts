@@ -1,5 +1,5 @@
 // What a cell runs and what asgc is configured to do there.
-import type { AddressBlock, CidrBlock, ParsedAddress } from './address.js';
+import type { AddressBlock, CidrBlock, Family, ParsedAddress } from './address.js';
 import type { SecurityGroup } from './asg.js';
 
 export interface Container {
@@ -87,6 +87,20 @@ export interface AsgcConfig {
    * them with one ipset (hash:net) instead of a rule per destination. Off when absent.
    */
   readonly ipsetMinDestinations?: number;
+  /**
+   * The cell's interfaces that lead to containers (iptables syntax, `+` a trailing wildcard):
+   * everything arriving on one comes from a container, whatever its source address. Default
+   * silk's host-side veths, `s-<the container's IPv4 as 12 digits>`.
+   */
+  readonly containerInterfaces: readonly string[];
+  /** The address space of the cell's containers (silk's cell subnet, the delegated IPv6 prefix). */
+  readonly containerPrefixes: readonly CidrBlock[];
+  /**
+   * Per family: drop a packet from a container whose source is not routed back to it, and one
+   * from anywhere else that claims a container's address (the raw table). On for IPv6, which has
+   * nothing else; off for IPv4, where silk turns the kernel's rp_filter on for every container.
+   */
+  readonly antiSpoofing: Readonly<Record<Family, boolean>>;
 }
 
 export const DEFAULT_CONFIG: AsgcConfig = {
@@ -101,6 +115,9 @@ export const DEFAULT_CONFIG: AsgcConfig = {
   hostTcpServices: [],
   hostUdpServices: [],
   ingressRouters: [],
+  containerInterfaces: ['s-+'],
+  containerPrefixes: [],
+  antiSpoofing: { 4: false, 6: true },
 };
 
 export interface CellPolicy {

@@ -87,6 +87,9 @@ export interface HostDataplane {
 
 const emptyTable = (name: string): TextTable => ({ name, chains: new Map() });
 
+/** The tables asgc may own chains in: one that is not desired is emptied of them. */
+const OWNED_TABLES = ['raw', 'filter'];
+
 /** The built-in chains holding asgc's hooks: what the canary reads. */
 function hookChains(table: TextTable): string[] {
   return [...table.chains.values()]
@@ -105,6 +108,8 @@ export class FamilyReconciler {
   private readonly sets: LiveSets;
   private canaryAt = -Infinity;
   private checkDue: number | undefined;
+  /** Whether tables asgc may own but was not given have been looked for (once). */
+  private lookedForTables = false;
 
   constructor(
     readonly family: Family,
@@ -141,10 +146,16 @@ export class FamilyReconciler {
     const target = desired ?? this.desired;
     if (target === undefined) throw new Error('internal error: nothing to reconcile yet');
     this.desired = target;
-    // Tables asgc wrote before but wants nothing in now are emptied of its chains.
+    // Tables asgc wrote before but wants nothing in now are emptied of its chains, and so are
+    // those it finds at the start (written by an earlier run, with other settings).
     const wanted = new Map(target.tables.map((table) => [table.name, table]));
-    for (const name of this.tables.keys()) if (!wanted.has(name)) wanted.set(name, emptyTable(name));
     try {
+      if (!this.lookedForTables) {
+        for (const name of OWNED_TABLES)
+          if (!wanted.has(name) && (await this.host.tables.hasTable(this.family, name))) this.table(name);
+        this.lookedForTables = true;
+      }
+      for (const name of this.tables.keys()) if (!wanted.has(name)) wanted.set(name, emptyTable(name));
       return await this.syncTables([...wanted.values()], target, request);
     } catch (error) {
       if (error instanceof DataplaneError) this.sets.invalidate();

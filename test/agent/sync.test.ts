@@ -39,8 +39,11 @@ function syncer(plane: Dataplane = dataplane, policy = POLICY) {
   });
 }
 
+/** The family's tables asgc writes, as iptables-save prints them. */
 async function live(family: 4 | 6): Promise<string> {
-  return dataplane.save(family, 'filter');
+  let text = '';
+  for (const table of ['raw', 'filter']) if (await dataplane.hasTable(family, table)) text += await dataplane.save(family, table);
+  return text;
 }
 
 async function expected(family: 4 | 6): Promise<string> {
@@ -85,7 +88,7 @@ describe('a sync cycle', () => {
     expect(report.status).toBe('unchanged');
     expect(dataplane.saves).toBe(saves);
     expect(dataplane.restores.length).toBe(restores);
-    expect(dataplane.chainsRead.slice(reads).sort()).toEqual(['4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT']);
+    expect(dataplane.chainsRead.slice(reads).sort()).toEqual(['4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT', '6 PREROUTING']);
   });
 
   it('on legacy checks the canary only every canary interval, and what it wrote at a later cycle', async () => {
@@ -162,7 +165,9 @@ describe('a sync cycle', () => {
     expect(scripts[0]).not.toMatch(/^-[DI] asgc-/m);
     const written = [...(scripts[0] as string).matchAll(/^:(\S+)/gm)].map((match) => `4 ${match[1]}`);
     // IPv4 reads back what it wrote and its hooks; IPv6, unchanged, checks its canary.
-    expect(dataplane.chainsRead.slice(reads).sort()).toEqual([...written, '4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT'].sort());
+    expect(dataplane.chainsRead.slice(reads).sort()).toEqual(
+      [...written, '4 FORWARD', '4 INPUT', '6 FORWARD', '6 INPUT', '6 PREROUTING'].sort(),
+    );
     expect(await live(4)).toBe(await expected(4));
   });
 
@@ -308,7 +313,8 @@ describe('the failure policy', () => {
     });
     const report = await syncer(failingV4).runCycle(true);
     expect(report.status).toBe('failed');
-    expect(report.families).toMatchObject({ 4: { status: 'failed', restores: 0 }, 6: { status: 'applied', restores: 1 } });
+    // IPv6 writes its raw table (anti-spoofing) and its filter table, a transaction each.
+    expect(report.families).toMatchObject({ 4: { status: 'failed', restores: 0 }, 6: { status: 'applied', restores: 2 } });
     expect(await live(6)).toBe(await expected(6));
     expect(await live(4)).not.toContain('asgc-');
   });

@@ -53,6 +53,10 @@ class CountingDataplane implements Dataplane {
     return this.inner.listChain(family, table, chain);
   }
 
+  hasTable(family: Family, table: string): Promise<boolean> {
+    return this.inner.hasTable(family, table);
+  }
+
   reset(): void {
     this.saves = this.restores = this.chainReads = 0;
   }

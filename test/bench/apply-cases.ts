@@ -4,7 +4,7 @@ import { isEmptyPlan, type Plan, planChanges } from '../../src/diff/plan.js';
 import { renderPlanScripts } from '../../src/diff/script.js';
 import { type Backend, tools } from '../../src/iptables/backend.js';
 import { inNamespace } from '../../src/exec/namespace.js';
-import type { Ruleset } from '../../src/ir/ruleset.js';
+import { type Ruleset, type Table, tableNamed } from '../../src/ir/ruleset.js';
 import { parseSaveText, savedTables } from '../../src/iptables/save-file.js';
 import { applyFamily, hostDataplane } from '../../src/reconcile/apply.js';
 import { ownedStateMatches } from '../../src/reconcile/live-check.js';
@@ -20,7 +20,7 @@ const ownership = { prefix: 'asgc-' };
 
 /** What apply does with a table it just read: the fast scan, else parse and diff. */
 function planFromText(text: string, desired: Ruleset): Plan {
-  const table = textTable(desired.tables[0] as Ruleset['tables'][number], desired.family);
+  const table = textTable(tableNamed(desired, 'filter') as Table, desired.family);
   if (ownedStateMatches(text, table, ownership))
     return { family: desired.family, table: 'filter', chains: [], hooks: [], kept: [] };
   const parsed = parseSaveText(text);

@@ -3,7 +3,8 @@
 // how many rules the optimiser saves on realistic inputs. Everything measured in this run.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Evaluator } from '../../src/check/evaluate.js';
+import type { Evaluator } from '../../src/check/evaluate.js';
+import { cellEvaluator, silkInterfaceName } from '../../src/check/cell-links.js';
 import type { Packet } from '../../src/ir/packet.js';
 import type { CompiledCell } from '../../src/compile/compile.js';
 import type { Family } from '../../src/model/address.js';
@@ -11,8 +12,9 @@ import { readScenario } from '../../src/scenario/files.js';
 import { compileScenario } from '../../src/scenario/pipeline.js';
 import { generateCell, type GeneratedScenario } from './cell-generator.js';
 import { median } from './stats.js';
+import { tableNamed } from '../../src/ir/ruleset.js';
 
-function compiled(scenario: GeneratedScenario | Parameters<typeof compileScenario>[0], optimise: boolean): CompiledCell {
+function compiledScenario(scenario: GeneratedScenario | Parameters<typeof compileScenario>[0], optimise: boolean) {
   const texts =
     'rulesPerFamily' in scenario
       ? {
@@ -22,11 +24,14 @@ function compiled(scenario: GeneratedScenario | Parameters<typeof compileScenari
       : scenario;
   const result = compileScenario(texts, { optimise });
   if (!result.ok) throw new Error(JSON.stringify(result.error));
-  return result.value.cell;
+  return result.value;
 }
 
+const compiled = (scenario: Parameters<typeof compiledScenario>[0], optimise: boolean): CompiledCell =>
+  compiledScenario(scenario, optimise).cell;
+
 const ruleCount = (cell: CompiledCell, family: Family) =>
-  cell[family].tables[0]?.chains.reduce((sum, chain) => sum + chain.rules.length, 0) ?? 0;
+  tableNamed(cell[family], 'filter')?.chains.reduce((sum, chain) => sum + chain.rules.length, 0) ?? 0;
 
 /** A deterministic stream of packets from the cell's containers to destinations their ASGs name, and others. */
 function packets(containers: number, family: Family, count: number): Packet[] {
@@ -38,10 +43,8 @@ function packets(containers: number, family: Family, count: number): Packet[] {
     const a = n & 255;
     const b = (n >> 8) & 255;
     const last = Math.floor(random() * 30);
-    const source =
-      family === 4
-        ? (10n << 24n) | (255n << 16n) | (BigInt(n >> 8) << 8n) | BigInt(n & 255)
-        : (0x20010db830000001n << 64n) | BigInt(n);
+    const ipv4 = (10n << 24n) | (255n << 16n) | (BigInt(n >> 8) << 8n) | BigInt(n & 255);
+    const source = family === 4 ? ipv4 : (0x20010db830000001n << 64n) | BigInt(n);
     const destination =
       family === 4
         ? (198n << 24n) | (BigInt(b) << 16n) | (BigInt(a) << 8n) | BigInt(last)
@@ -53,6 +56,7 @@ function packets(containers: number, family: Family, count: number): Packet[] {
       destination,
       state: 'NEW',
       mark: 0,
+      inInterface: silkInterfaceName(ipv4),
       ...(tcp
         ? { protocol: 6, sourcePort: 40000, destinationPort: random() < 0.5 ? 443 : 22 }
         : { protocol: 17, sourcePort: 40000, destinationPort: 53 }),
@@ -117,8 +121,9 @@ export async function checkBenchmark(containers: number): Promise<void> {
   const withSet = compiled(asSet, true);
   rows.push(['6,000 destinations x 3 ports (scattered), as an ipset', compiled(asSet, false), withSet]);
   const cell = generateCell(containers);
-  const plainCell = compiled(cell, false);
-  const optimisedCell = compiled(cell, true);
+  const plainScenario = compiledScenario(cell, false);
+  const optimisedScenario = compiledScenario(cell, true);
+  const [plainCell, optimisedCell] = [plainScenario.cell, optimisedScenario.cell];
   rows.push([`${containers} containers x 100 rule elements (bench cell)`, plainCell, optimisedCell]);
   for (const [label, plain, optimised] of rows) {
     const cells = ([4, 6] as const).map((family) => {
@@ -138,9 +143,9 @@ export async function checkBenchmark(containers: number): Promise<void> {
   );
   for (const family of [4, 6] as const) {
     const stream = packets(containers, family, 20_000);
-    const fast = throughput(new Evaluator(optimisedCell[family]), stream, false);
-    const plain = throughput(new Evaluator(plainCell[family]), stream, false);
-    const traced = throughput(new Evaluator(optimisedCell[family]), stream, true);
+    const fast = throughput(cellEvaluator(optimisedCell[family], optimisedScenario.policy), stream, false);
+    const plain = throughput(cellEvaluator(plainCell[family], plainScenario.policy), stream, false);
+    const traced = throughput(cellEvaluator(optimisedCell[family], optimisedScenario.policy), stream, true);
     console.log(
       `IPv${family}  optimised ${Math.round(fast.perSecond).toLocaleString()}/s | plain rules ${Math.round(plain.perSecond).toLocaleString()}/s (optimised is ${(fast.perSecond / plain.perSecond).toFixed(2)}x) | with the full trace ${Math.round(traced.perSecond).toLocaleString()}/s | ${((100 * fast.allowed) / stream.length).toFixed(0)}% of ${stream.length.toLocaleString()} packets allowed`,
     );

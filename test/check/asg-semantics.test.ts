@@ -2,7 +2,7 @@
 // and plain) and the evaluator, against Cloud Controller's semantics read directly.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Evaluator } from '../../src/check/evaluate.js';
+import { cellEvaluator } from '../../src/check/cell-links.js';
 import { compileScenario } from '../../src/scenario/pipeline.js';
 import {
   allowedByAsgs,
@@ -28,7 +28,8 @@ const IPSETS = { ipset_min_destinations: 2 };
 function evaluators(groups: readonly RawGroup[], deny: DenyNetworks, optimise: boolean, config = {}) {
   const compiled = compileScenario(worldTexts(groups, deny, CONTAINERS, config), { optimise });
   if (!compiled.ok) throw new Error(JSON.stringify(compiled.error));
-  return { 4: new Evaluator(compiled.value.cell[4]), 6: new Evaluator(compiled.value.cell[6]) };
+  const { cell, policy } = compiled.value;
+  return { 4: cellEvaluator(cell[4], policy), 6: cellEvaluator(cell[6], policy) };
 }
 
 describe('ASG semantics, end to end', () => {

@@ -38,6 +38,58 @@ describe('asgc check', () => {
     expect(outside.stdout).toContain("the container's ingress default deny");
   });
 
+  it("answers from a container's link-local address and from a forged one as the kernel does", async () => {
+    // Host access goes by the container's interface (silk's s-<IPv4>), whatever the source.
+    const linkLocal = await asgc(
+      'check',
+      SCENARIO,
+      '--container',
+      RUNNER,
+      '--to',
+      'fe80::1',
+      '--to-host',
+      '--source',
+      'fe80::11',
+      '--port',
+      '22',
+    );
+    expect(linkLocal.code).toBe(5);
+    expect(linkLocal.stdout).toMatch(/^DENIED {2}tcp fe80::11 -> \[fe80::1\]:22 \(IPv6, container \S+, in by s-010255007011,/);
+    expect(linkLocal.stdout).toContain('path: INPUT 1 -> asgc-input 1 -> asgc-host');
+    expect(linkLocal.stdout).toContain('policy: the default deny of host access');
+    // Another container's address from this one: dropped in the raw table before any policy.
+    const forged = await asgc(
+      'check',
+      SCENARIO,
+      '--container',
+      RUNNER,
+      '--to',
+      '2001:db8::9',
+      '--source',
+      '2001:db8:3000:1::a2',
+      '--proto',
+      'icmpv6',
+    );
+    expect(forged.code).toBe(5);
+    expect(forged.stdout).toMatch(/^DENIED \(dropped\) {2}icmpv6 2001:db8:3000:1::a2 -> 2001:db8::9/);
+    expect(forged.stdout).toContain('decided by raw asgc-antispoof rule 1: -i s-+ -m rpfilter --invert -j DROP');
+    expect(forged.stdout).toContain('path: raw PREROUTING 1 -> raw asgc-antispoof 1');
+    // The same from outside the cell, by the uplink (eth0 here: no host interface is configured).
+    const fromOutside = await asgc(
+      'check',
+      SCENARIO,
+      '--container',
+      RUNNER,
+      '--from',
+      '2001:db8:3000:1::a2',
+      '--port',
+      '8080',
+      '--in-interface',
+      'eth0',
+    );
+    expect(fromOutside.stdout).toContain('decided by raw asgc-antispoof rule 3: -s 2001:db8:3000:1::a2/128 -j DROP');
+  });
+
   it('checks a saved iptables-save dump, by address, as JSON with the trace', async () => {
     const result = await asgc(
       'check',

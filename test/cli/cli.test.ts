@@ -64,7 +64,7 @@ describe('asgc compile', () => {
     expect(both.stdout.endsWith(`# asgc: the ipsets the rules name, for ipset restore (load them first)\n${golden}`)).toBe(true);
     const v6 = await asgc('compile', 'rules/partner-list-ipsets', '--family', '6');
     expect(v6.stdout).toMatch(
-      /^# asgc: load the ipsets first \(asgc compile --out DIR writes them\): asgc-s6-[a-z2-7]{12}\n\*filter\n/,
+      /^# asgc: load the ipsets first \(asgc compile --out DIR writes them\): asgc-s6-[a-z2-7]{12}\n\*raw\n/,
     );
     const bad = await scenarioWith({ 'containers.json': containers, 'config.json': { ipset_min_destinations: 1 } });
     const refused = await asgc('compile', bad);

@@ -163,16 +163,82 @@ describe('ingress protection and host access', () => {
     ]);
     expect(chainRules(text[6], 'asgc-host')).toEqual([
       '-m state --state RELATED,ESTABLISHED -j ACCEPT',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 131 -j ACCEPT',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 132 -j ACCEPT',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 133 -j ACCEPT',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT',
       '-p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT',
+      '-p ipv6-icmp -m icmp6 --icmpv6-type 143 -j ACCEPT',
       '-d fd00::2/128 -p tcp -m tcp --dport 53 -j ACCEPT',
       '-d fd00::2/128 -p udp -m udp --dport 53 -j ACCEPT',
       '-d fd00::2/128 -p udp -m udp --dport 123 -j ACCEPT',
       '-j REJECT --reject-with icmp6-port-unreachable',
     ]);
     expect(text[6]).toContain('-A INPUT -j asgc-input\n');
-    expect(chainRules(text[6], 'asgc-input')).toEqual(['-s 2001:db8:c::3/128 -j asgc-host']);
+  });
+
+  it('sends everything from a container interface to host access, whatever its source (link-local too)', () => {
+    for (const family of [4, 6] as const) expect(chainRules(text[family], 'asgc-input')).toEqual(['-i s-+ -j asgc-host']);
+    const patterns = compileText(cell([dns], [backend], { ...config, containerInterfaces: ['s-+', 'w-+'] }));
+    expect(chainRules(patterns[6], 'asgc-input')).toEqual(['-i s-+ -j asgc-host', '-i w-+ -j asgc-host']);
+    // Without container interfaces, by each container's address (and nothing else can be known).
+    const byAddress = compileText(
+      cell([dns], [frontend, backend], { ...config, containerInterfaces: [], antiSpoofing: { 4: false, 6: false } }),
+    );
+    expect(chainRules(byAddress[6], 'asgc-input')).toEqual([
+      '-s 2001:db8:c::3/128 -j asgc-host',
+      '-s 2001:db8:c::2/128 -j asgc-host',
+    ]);
+  });
+});
+
+describe('anti-spoofing (the raw table)', () => {
+  const raw = (text: string) => text.slice(0, text.indexOf('*filter'));
+
+  it('drops, before any policy, what a container sends from an address not routed back to it, and a container address from elsewhere', () => {
+    const text = compileText(cell([dns], [frontend, backend]));
+    // IPv6 by default; IPv4 has the kernel's rp_filter, which silk turns on.
+    expect(raw(text[4])).toBe('');
+    expect(raw(text[6])).toBe(
+      [
+        '*raw',
+        ':PREROUTING ACCEPT [0:0]',
+        ':OUTPUT ACCEPT [0:0]',
+        ':asgc-antispoof - [0:0]',
+        '-A PREROUTING -j asgc-antispoof',
+        '-A asgc-antispoof -i s-+ -m rpfilter --invert -j DROP',
+        '-A asgc-antispoof -i s-+ -j RETURN',
+        '-A asgc-antispoof -s 2001:db8:c::3/128 -j DROP',
+        '-A asgc-antispoof -s 2001:db8:c::2/128 -j DROP',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("claims the containers' prefixes where configured, in each family turned on", () => {
+    const config = {
+      containerPrefixes: [block('10.255.0.0/16'), block('2001:db8:c::/64')],
+      antiSpoofing: { 4: true, 6: true },
+    };
+    const text = compileText(cell([dns], [frontend, backend], config));
+    expect(chainRules(text[4], 'asgc-antispoof')).toEqual([
+      '-i s-+ -m rpfilter --invert -j DROP',
+      '-i s-+ -j RETURN',
+      '-s 10.255.0.0/16 -j DROP',
+    ]);
+    expect(chainRules(text[6], 'asgc-antispoof').at(-1)).toBe('-s 2001:db8:c::/64 -j DROP');
+    const off = compileText(cell([dns], [frontend, backend], { antiSpoofing: { 4: false, 6: false } }));
+    expect([off[4], off[6]].some((family) => family.includes('*raw'))).toBe(false);
+  });
+
+  it('is refused without container interfaces, which it needs to know where a packet comes from', () => {
+    const { errors } = ingestConfig({ container_interfaces: [], container_prefixes: ['fd00::/8', '10.0.0.0/33'] }, 'c.json');
+    expect(errors.map(formatInputError)).toEqual([
+      'c.json: /container_prefixes/1: must be a CIDR or IP address: "10.0.0.0/33" has prefix length 33, over 32 for IPv4',
+      'c.json: /anti_spoofing: needs container_interfaces: what comes from a container is known by the interface it arrives on',
+    ]);
+    expect(ingestConfig({ container_interfaces: [], anti_spoofing: { ipv6: false } }, 'c.json').errors).toEqual([]);
   });
 });
 

@@ -14,6 +14,7 @@ import { GenerationalCache } from '../../src/memo/generational.js';
 import { TextChainMemo } from '../../src/render/text-memo.js';
 import { renderCell, renderCellSets } from '../../src/scenario/pipeline.js';
 import { generateCell } from '../bench/cell-generator.js';
+import { tableNamed } from '../../src/ir/ruleset.js';
 
 const SPACES = 4;
 
@@ -85,7 +86,7 @@ const worlds = fc.record({
 
 const setChains = (ruleset: CompiledCell[4]) =>
   new Map(
-    (ruleset.tables[0]?.chains ?? [])
+    (tableNamed(ruleset, 'filter')?.chains ?? [])
       .filter((chain) => chain.name.startsWith('asgc-r-'))
       .map((chain) => [chain.name, chain.rules]),
   );

@@ -4,6 +4,7 @@ import { compileCell } from '../../src/compile/compile.js';
 import { ChainNamer, MAX_CHAIN_NAME_LENGTH } from '../../src/compile/naming.js';
 import { parseCidr } from '../../src/model/address.js';
 import { cell, chainRules, compileText, container, securityGroup } from '../support/cell.js';
+import { tableNamed } from '../../src/ir/ruleset.js';
 
 const dns = securityGroup(
   'dns',
@@ -325,7 +326,7 @@ describe('what the compile says it made', () => {
     const { cell: compiled } = await compileDirectory('rules/partner-list-ipsets');
     for (const family of [4, 6] as const) {
       const ruleset = compiled[family];
-      const chains = new Map((ruleset.tables[0]?.chains ?? []).map((chain) => [chain.name, chain]));
+      const chains = new Map((tableNamed(ruleset, 'filter')?.chains ?? []).map((chain) => [chain.name, chain]));
       const named = (chain: string) =>
         (chains.get(chain)?.rules ?? []).flatMap((rule) =>
           rule.kind === 'rule' ? rule.matches.flatMap((match) => (match.kind === 'set' ? [match.name] : [])) : [],

@@ -300,7 +300,7 @@ describe('reconciling against a remembered state', () => {
           }
           // What it wrote is as desired, and so are the hooks; other drift waits for the resync.
           const after = filterTable(await dataplane.save(family, 'filter'));
-          const wanted = textRuleset(testCase.desired).tables[0]?.chains;
+          const wanted = textRuleset(testCase.desired).tables.find((table) => table.name === 'filter')?.chains;
           for (const change of outcome.plans.flatMap((plan) => [...plan.chains, ...plan.hooks]))
             expect(after.chains.get(change.chain)?.specs.slice(0, wanted?.get(change.chain)?.specs.length), change.chain).toEqual(
               wanted?.get(change.chain)?.specs ?? undefined,

@@ -14,7 +14,7 @@ import { defaultRunner, type Runner, runnerWithEnv } from '../../src/exec/proces
 import type { Family } from '../../src/model/address.js';
 import { renderRuleset } from '../../src/render/save-text.js';
 import { makeCertificates, SERVER_NAME, type TestCertificates } from '../support/certs.js';
-import { kernelTestsEnabled, mustRun, save, savedSets } from '../support/kernel.js';
+import { kernelTestsEnabled, mustRun, save, savedSets, FOREIGN_RAW_TABLE } from '../support/kernel.js';
 import { formatSetMember } from '../../src/ir/ipset.js';
 import { FakePolicyServer } from '../support/policy-server.js';
 import { compileDirectory } from '../support/scenarios.js';
@@ -181,6 +181,42 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       expect((await http(agent, 'POST', '/force-sync?container=nobody')).status).toBe(404);
       expect((await http(agent, 'GET', '/force-sync')).status).toBe(405);
       expect(log.entries.some((entry) => entry.event === 'sync.cycle' && entry.fields.status === 'applied')).toBe(true);
+    } finally {
+      await agent.close();
+      await cell.destroy();
+    }
+  }, 60_000);
+
+  it("leaves others' rules in the raw and filter tables alone, and takes its anti-spoofing chain out when it is turned off", async () => {
+    const cell = new Cell();
+    await cell.create('dual-stack-cell');
+    const foreign = [
+      ...FOREIGN_RAW_TABLE,
+      '*filter',
+      ':INPUT ACCEPT [0:0]',
+      ':FORWARD ACCEPT [0:0]',
+      ':OUTPUT ACCEPT [0:0]',
+      '-A INPUT -i lo -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n');
+    await mustRun(['ip', 'netns', 'exec', cell.namespace, 'ip6tables-nft-restore'], foreign);
+    /** The lines of both tables that are not asgc's. */
+    const others = async () => (await cell.live(6)).split('\n').filter((line) => line !== '' && !line.includes('asgc-'));
+    const before = await others();
+    const agent = await Agent.start(cell.settings(), { log: new MemoryLogger() });
+    try {
+      await eventually(async () => (await cell.live(6)).includes('-A PREROUTING -j asgc-antispoof'));
+      expect(await others()).toEqual(before);
+      expect((await cell.live(6)).split('\n').filter((line) => line.startsWith('-A PREROUTING'))).toEqual([
+        '-A PREROUTING -j asgc-antispoof',
+        '-A PREROUTING -j VXLAN-NOTRACK',
+      ]);
+      // Turned off for IPv6: its raw chain and hook go, in the raw table's own transaction.
+      await writeFile(join(cell.directory, 'config.json'), JSON.stringify({ anti_spoofing: { ipv6: false } }));
+      await eventually(async () => !(await cell.live(6)).includes('asgc-antispoof'));
+      expect(await others()).toEqual(before);
+      expect(await cell.live(6)).toContain('-A INPUT -j asgc-input');
     } finally {
       await agent.close();
       await cell.destroy();

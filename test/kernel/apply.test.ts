@@ -15,9 +15,18 @@ import { type Family, FAMILIES } from '../../src/model/address.js';
 import { listScenarios } from '../../src/scenario/golden.js';
 import { RULES_FILE } from '../../src/scenario/pipeline.js';
 import { generateCell } from '../bench/cell-generator.js';
-import { kernelTestsEnabled, mustRun, recordingRunner, restore, save, withNamespace } from '../support/kernel.js';
-import { diffCase, expectConverged, filterTable, PREFIX } from '../support/random-state.js';
+import {
+  kernelTestsEnabled,
+  mustRun,
+  recordingRunner,
+  restore,
+  save,
+  withNamespace,
+  FOREIGN_RAW_TABLE,
+} from '../support/kernel.js';
+import { diffCase, expectConverged, filterTable, PREFIX, savedTable } from '../support/random-state.js';
 import { compileDirectory, compileGenerated } from '../support/scenarios.js';
+import { tableNamed } from '../../src/ir/ruleset.js';
 
 const enabled = kernelTestsEnabled('diff and apply');
 const combos = BACKENDS.flatMap((backend) => FAMILIES.map((family) => ({ backend, family })));
@@ -36,7 +45,8 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
           const recorder = recordingRunner();
           const dataplane = hostDataplane(backend, { namespace, run: recorder.run });
           const first = await applyFamily(dataplane, compiled.cell[family], ownership);
-          expect(first.scripts.length).toBe(1);
+          // One transaction per table.
+          expect(first.scripts.length).toBe(compiled.cell[family].tables.length);
           expect(await save(namespace, backend, family)).toBe(golden);
           const before = restoresIn(recorder.commands);
           const second = await applyFamily(dataplane, compiled.cell[family], ownership);
@@ -49,9 +59,13 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
     120_000,
   );
 
-  /** Someone else's rules: a nat masquerade, and a DOCKER-USER chain hooked into FORWARD. */
+  /**
+   * Someone else's rules: no connection tracking for VXLAN in the raw table (a chain of its own
+   * hooked into PREROUTING), a nat masquerade, and a DOCKER-USER chain hooked into FORWARD.
+   */
   const foreignState = (masquerade: string, blocked: string) =>
     [
+      ...FOREIGN_RAW_TABLE,
       '*nat',
       ':PREROUTING ACCEPT [0:0]',
       ':INPUT ACCEPT [0:0]',
@@ -90,11 +104,26 @@ describe.skipIf(!enabled)('apply against the kernel', () => {
         expect((await restore(namespace, backend, family, FOREIGN[family])).code).toBe(0);
         const foreign = await foreignLines(namespace, backend, family);
         const dataplane = hostDataplane(backend, { namespace });
-        for (const scenario of ['dual-stack-cell', 'lifecycles-two-spaces', 'deny-networks']) {
-          await applyFamily(dataplane, (await compileDirectory(join('rules', scenario))).cell[family], ownership);
+        // Anti-spoofing in both families, then in IPv6 only: asgc's raw chain comes and goes in
+        // IPv4 beside the foreign one, each table a transaction of its own.
+        for (const scenario of ['ingress-and-host-access', 'dual-stack-cell', 'lifecycles-two-spaces', 'deny-networks']) {
+          const compiled = (await compileDirectory(join('rules', scenario))).cell[family];
+          await applyFamily(dataplane, compiled, ownership);
           expect(await foreignLines(namespace, backend, family)).toEqual(foreign);
-          const forward = filterTable(await save(namespace, backend, family)).chains.get('FORWARD')?.specs;
-          expect(forward).toEqual(['-j asgc-forward', '-i eth9 -o eth9 -j ACCEPT', '-j DOCKER-USER']);
+          const saved = await save(namespace, backend, family);
+          expect(filterTable(saved).chains.get('FORWARD')?.specs).toEqual([
+            '-j asgc-forward',
+            '-i eth9 -o eth9 -j ACCEPT',
+            '-j DOCKER-USER',
+          ]);
+          const antiSpoofing = tableNamed(compiled, 'raw') !== undefined;
+          expect(savedTable(saved, 'raw').chains.get('PREROUTING')?.specs).toEqual([
+            ...(antiSpoofing ? ['-j asgc-antispoof'] : []),
+            '-j VXLAN-NOTRACK',
+          ]);
+          expect(savedTable(saved, 'raw').chains.has('asgc-antispoof')).toBe(antiSpoofing);
+          // And diff finds nothing left to do beside the foreign rules.
+          expect((await planFamily(dataplane, compiled, ownership)).every(isEmptyPlan)).toBe(true);
         }
         // No containers left: asgc keeps only its hook and an empty dispatch chain.
         const empty = compileGenerated(generateCell(0));
@@ -156,10 +185,18 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
   const CONTAINERS = 1000;
   const base = compileGenerated(generateCell(CONTAINERS));
 
-  /** The one plan an apply made (a second would be a repair after reading back). */
+  /** The plans an apply made, one per table it changed (a second for a table would be a repair after reading back). */
+  function byTable(plans: readonly Plan[]): Map<string, Plan> {
+    const tables = new Map(plans.map((plan) => [plan.table, plan]));
+    expect(tables.size).toBe(plans.length);
+    return tables;
+  }
+
+  /** The one plan an apply made, in the filter table. */
   function only(plans: readonly Plan[]): Plan {
-    expect(plans).toHaveLength(1);
-    return plans[0] as Plan;
+    const tables = byTable(plans);
+    expect([...tables.keys()]).toEqual(['filter']);
+    return tables.get('filter') as Plan;
   }
 
   function touched(plan: Plan): string[] {
@@ -176,7 +213,7 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         const dataplane = hostDataplane(backend, { namespace });
         await applyFamily(dataplane, base.cell[family], ownership);
         const spaceChain = (n: number) =>
-          base.cell[family].tables[0]?.chains.find(
+          tableNamed(base.cell[family], 'filter')?.chains.find(
             (chain) =>
               chain.name.startsWith('asgc-r-') &&
               chain.rules.some(
@@ -192,32 +229,33 @@ describe.skipIf(!enabled)('minimal updates at cell scale (1,000 containers x 100
         expect(plan.scripts.join('').split('\n').length - 3).toBeLessThanOrEqual(2 * (target?.rules.length ?? 0));
 
         // A container added: its ingress and egress chains (and its space's ASG chain), one rule
-        // each way in the forward dispatch, one in the input dispatch.
+        // each way in the forward dispatch; in IPv6, one in the anti-spoofing chain (its address
+        // from outside). Host access goes by interface: the input dispatch does not change.
         const added = compileGenerated(generateCell(CONTAINERS + 1, CONTAINERS + 1, new Set([500])));
-        const addedPlan = only((await applyFamily(dataplane, added.cell[family], ownership)).plans);
+        const addedPlans = byTable((await applyFamily(dataplane, added.cell[family], ownership)).plans);
+        const addedPlan = addedPlans.get('filter') as Plan;
         const newChains = addedPlan.chains.filter((change) => change.kind === 'create').map((change) => change.chain.slice(0, 7));
         expect(newChains.sort()).toEqual(['asgc-i-', 'asgc-o-', 'asgc-r-']);
-        const edits = (plan: Plan) =>
-          plan.chains
+        const edits = (plan: Plan | undefined) =>
+          (plan?.chains ?? [])
             .filter((change) => change.kind === 'edit')
             .map((change) => [change.chain, change.kind === 'edit' ? change.edits.map((edit) => edit.op) : []]);
-        expect(edits(addedPlan)).toEqual([
-          ['asgc-forward', [expect.stringMatching(/^(insert|append)$/), expect.stringMatching(/^(insert|append)$/)]],
-          ['asgc-input', ['append']],
-        ]);
-        expect(addedPlan.chains).toHaveLength(5);
+        const insertion = expect.stringMatching(/^(insert|append)$/);
+        expect(edits(addedPlan)).toEqual([['asgc-forward', [insertion, insertion]]]);
+        expect(addedPlan.chains).toHaveLength(4);
+        expect(edits(addedPlans.get('raw'))).toEqual(family === 6 ? [['asgc-antispoof', [insertion]]] : []);
 
         // ... and removed again: those chains deleted, those dispatch rules deleted.
-        const removedPlan = only((await applyFamily(dataplane, changed.cell[family], ownership)).plans);
+        const removedPlans = byTable((await applyFamily(dataplane, changed.cell[family], ownership)).plans);
+        const removedPlan = removedPlans.get('filter') as Plan;
         expect(removedPlan.chains.filter((change) => change.kind === 'delete')).toHaveLength(3);
-        expect(edits(removedPlan)).toEqual([
-          ['asgc-forward', ['delete', 'delete']],
-          ['asgc-input', ['delete']],
-        ]);
-        expect(removedPlan.chains).toHaveLength(5);
+        expect(edits(removedPlan)).toEqual([['asgc-forward', ['delete', 'delete']]]);
+        expect(removedPlan.chains).toHaveLength(4);
+        expect(edits(removedPlans.get('raw'))).toEqual(family === 6 ? [['asgc-antispoof', ['delete']]] : []);
 
         // A rule deleted and a chain flushed by hand: repaired, nothing else touched.
-        const egress = base.cell[family].tables[0]?.chains.find((chain) => chain.name.startsWith('asgc-o-'))?.name as string;
+        const egress = tableNamed(base.cell[family], 'filter')?.chains.find((chain) => chain.name.startsWith('asgc-o-'))
+          ?.name as string;
         const other = spaceChain(7)?.name as string;
         const iptables = family === 4 ? `iptables-${backend}` : `ip6tables-${backend}`;
         await mustRun(inNamespace(namespace, [iptables, '-w', '-D', egress, '2']));

@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Evaluator } from '../../src/check/evaluate.js';
+import { cellEvaluator } from '../../src/check/cell-links.js';
 import { applyFamily, hostDataplane } from '../../src/reconcile/apply.js';
 import { BACKENDS } from '../../src/iptables/backend.js';
 import type { CompiledCell } from '../../src/compile/compile.js';
@@ -25,15 +25,15 @@ import {
 } from '../support/asg-world.js';
 import { type BatchProbe, runBatch, startBatchServer } from '../support/batch-probes.js';
 import { kernelTestsEnabled, mustRun } from '../support/kernel.js';
-import { createTopology, type HostSpec, type Topology } from '../support/topology.js';
+import { createTopology, type HostSpec, OUTSIDE, type Topology } from '../support/topology.js';
 
 const enabled = kernelTestsEnabled('check-differential');
 const PROBES_PER_FAMILY = 200;
 const PORT_BASE = 7000;
 
 const HOSTS: HostSpec[] = [
-  { name: 'c1', ipv4: '192.0.2.2', cellIpv4: '192.0.2.1', ipv6: '2001:db8:c1::2', cellIpv6: '2001:db8:c1::1' },
-  { name: 'outside', ipv4: '203.0.113.2', cellIpv4: '203.0.113.1', ipv6: '2001:db8:e::2', cellIpv6: '2001:db8:e::1' },
+  { name: 'c1', kind: 'container', ipv4: '192.0.2.2', ipv6: '2001:db8:c1::2', linkLocal: 'fe80::2' },
+  OUTSIDE,
 ];
 const CONTAINER: WorldContainer = { handle: 'c1', ip: '192.0.2.2', ipv6: '2001:db8:c1::2', space: 'space-a', workload: 'app' };
 
@@ -63,7 +63,7 @@ function pickWorld(ipsets: boolean): World {
     const probes = { 4: [] as Probe[], 6: [] as Probe[] };
     const verdicts = { 4: [] as string[], 6: [] as string[] };
     for (const family of [4, 6] as const) {
-      const evaluator = new Evaluator(cell[family]);
+      const evaluator = cellEvaluator(cell[family], compiled.value.policy);
       const sample = fc.sample(
         world.probe([CONTAINER]).filter((probe) => probe.family === family),
         { seed: seed * 7919 + family, numRuns: PROBES_PER_FAMILY },

@@ -1,6 +1,6 @@
 // Real packets through a real kernel: a "cell" namespace routes between two container
-// namespaces, an outside host and an ingress router, with asgc's compiled rules loaded on the
-// cell. Every case is bounded in time; REJECTs are seen as refusals, never as timeouts.
+// namespaces (linked as silk links them), an outside host and an ingress router, with asgc's
+// compiled rules loaded on the cell. Every case is bounded in time; REJECTs are seen as refusals, never as timeouts.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCell, type CompiledCell } from '../../src/compile/compile.js';
@@ -10,15 +10,22 @@ import { inNamespace } from '../../src/exec/namespace.js';
 import { parseCidr } from '../../src/model/address.js';
 import { cell, container, securityGroup } from '../support/cell.js';
 import { kernelTestsEnabled, mustRun } from '../support/kernel.js';
-import { connect, createTopology, type HostSpec, icmp, startServers, type Topology } from '../support/topology.js';
+import { connect, createTopology, type HostSpec, OUTSIDE, icmp, startServers, type Topology } from '../support/topology.js';
 
 const enabled = kernelTestsEnabled('packets');
 
 const HOSTS: HostSpec[] = [
-  { name: 'c1', ipv4: '192.0.2.2', cellIpv4: '192.0.2.1', ipv6: '2001:db8:c1::2', cellIpv6: '2001:db8:c1::1' },
-  { name: 'c2', ipv4: '192.0.2.6', cellIpv4: '192.0.2.5', ipv6: '2001:db8:c2::2', cellIpv6: '2001:db8:c2::1' },
-  { name: 'outside', ipv4: '203.0.113.2', cellIpv4: '203.0.113.1', ipv6: '2001:db8:e::2', cellIpv6: '2001:db8:e::1' },
-  { name: 'router', ipv4: '198.51.100.2', cellIpv4: '198.51.100.1', ipv6: '2001:db8:f::2', cellIpv6: '2001:db8:f::1' },
+  { name: 'c1', kind: 'container', ipv4: '192.0.2.2', ipv6: '2001:db8:c1::2', linkLocal: 'fe80::2' },
+  { name: 'c2', kind: 'container', ipv4: '192.0.2.6', ipv6: '2001:db8:c2::2', linkLocal: 'fe80::6' },
+  OUTSIDE,
+  {
+    name: 'router',
+    kind: 'network',
+    ipv4: '198.51.100.2',
+    cellIpv4: '198.51.100.1',
+    ipv6: '2001:db8:f::2',
+    cellIpv6: '2001:db8:f::1',
+  },
 ];
 const address = (host: string, family: 4 | 6) => {
   const spec = HOSTS.find((candidate) => candidate.name === host) as HostSpec;

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import type { Packet } from '../../src/ir/packet.js';
+import { silkInterfaceName } from '../../src/check/cell-links.js';
 import type { ScenarioTexts } from '../../src/ingest/cell.js';
 
 type Protocol = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'all';
@@ -243,6 +244,7 @@ export function packetOf(probe: Probe): Packet {
     destination: big(probe.destination),
     state: 'NEW',
     mark: 0,
+    inInterface: silkInterfaceName(big(probe.container.ip)),
     ...(icmp
       ? { protocol: probe.family === 4 ? 1 : 58, icmpType: probe.icmpType, icmpCode: probe.icmpCode }
       : { protocol: probe.protocol === 'tcp' ? 6 : 17, sourcePort: 40000, destinationPort: probe.port }),

@@ -10,6 +10,7 @@ export function withRestore(
     backend: base.backend,
     save: (family, table) => base.save(family, table),
     listChain: (family, table, chain) => base.listChain(family, table, chain),
+    hasTable: (family, table) => base.hasTable(family, table),
     restore: (family, script) => restore(family, script, base),
   };
 }

@@ -71,14 +71,30 @@ export async function restore(
   return runProcess(inNamespace(namespace, [tools(backend, family).restore, ...flags]), { input: text });
 }
 
-/** iptables-save output with comment lines dropped and chain counters zeroed, for comparison. */
+/** The order nf_tables prints tables in, whatever order they were made in. */
+const TABLE_ORDER = ['mangle', 'security', 'raw', 'filter', 'nat'];
+
+/**
+ * iptables-save output with comment lines dropped, chain counters zeroed and tables in
+ * nf_tables' order, for comparison: legacy prints tables in the reverse of the order they were
+ * first used in, so two equal states compare equal table by table only.
+ */
 export async function save(namespace: string, backend: Backend, family: Family): Promise<string> {
   const result = await mustRun(inNamespace(namespace, [tools(backend, family).save]));
-  return result.stdout
+  const lines = result.stdout
     .split('\n')
-    .filter((line) => !line.startsWith('#'))
-    .map((line) => line.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]'))
-    .join('\n');
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => line.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, '$1 [0:0]'));
+  const blocks: string[][] = [];
+  for (const line of lines) {
+    if (line.startsWith('*') || blocks.length === 0) blocks.push([]);
+    (blocks[blocks.length - 1] as string[]).push(line);
+  }
+  const rank = (block: string[]) => TABLE_ORDER.indexOf(block[0]?.slice(1) ?? '');
+  return blocks
+    .sort((a, b) => rank(a) - rank(b))
+    .map((block) => `${block.join('\n')}\n`)
+    .join('');
 }
 
 /** A Runner that records every command it runs (to assert, say, that no restore ran). */
@@ -99,3 +115,40 @@ export async function savedSets(namespace: string): Promise<Map<string, SavedSet
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
 }
+
+/** Each rule of a table with the packets it has counted, from `iptables-save -c`. */
+export async function ruleCounters(
+  namespace: string,
+  backend: Backend,
+  family: Family,
+  table: string,
+): Promise<{ readonly rule: string; readonly packets: number }[]> {
+  const saved = await mustRun(inNamespace(namespace, [tools(backend, family).save, '-c', '-t', table]));
+  return saved.stdout.split('\n').flatMap((line) => {
+    const counted = /^\[(\d+):\d+\] (-A .*)$/.exec(line);
+    return counted === null ? [] : [{ rule: counted[2] as string, packets: Number(counted[1]) }];
+  });
+}
+
+/** The packets counted by the rules of a table that `select` picks, summed. */
+export async function countedBy(
+  namespace: string,
+  backend: Backend,
+  family: Family,
+  table: string,
+  select: (rule: string) => boolean,
+): Promise<number> {
+  const counters = await ruleCounters(namespace, backend, family, table);
+  return counters.filter(({ rule }) => select(rule)).reduce((sum, { packets }) => sum + packets, 0);
+}
+
+/** Someone else's raw table: no connection tracking for VXLAN, in a chain of its own hooked into PREROUTING. */
+export const FOREIGN_RAW_TABLE: readonly string[] = [
+  '*raw',
+  ':PREROUTING ACCEPT [0:0]',
+  ':OUTPUT ACCEPT [0:0]',
+  ':VXLAN-NOTRACK - [0:0]',
+  '-A PREROUTING -j VXLAN-NOTRACK',
+  '-A VXLAN-NOTRACK -p udp -m udp --dport 4789 -j NOTRACK',
+  'COMMIT',
+];

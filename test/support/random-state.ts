@@ -7,7 +7,7 @@ import { parseRuleSpec } from '../../src/iptables/rule-parse.js';
 import { parseSaveText, savedTables } from '../../src/iptables/save-file.js';
 import type { TextTable } from '../../src/ir/text-table.js';
 import { tokenizeRestoreLine } from '../../src/iptables/tokenize.js';
-import type { Rule, Ruleset } from '../../src/ir/ruleset.js';
+import { type Rule, type Ruleset, tableNamed } from '../../src/ir/ruleset.js';
 import type { Family } from '../../src/model/address.js';
 import { renderRuleSpec } from '../../src/render/save-text.js';
 
@@ -108,13 +108,16 @@ export function diffCase(family: Family): fc.Arbitrary<DiffCase> {
   );
 }
 
-export function filterTable(text: string): TextTable {
+/** One table of an iptables-save text. */
+export function savedTable(text: string, name: string): TextTable {
   const parsed = parseSaveText(text);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
-  const table = savedTables(parsed.value).get('filter');
-  if (table === undefined) throw new Error('no filter table');
+  const table = savedTables(parsed.value).get(name);
+  if (table === undefined) throw new Error(`no ${name} table`);
   return table;
 }
+
+export const filterTable = (text: string): TextTable => savedTable(text, 'filter');
 
 const owned = (chain: string) => chain.startsWith(PREFIX);
 const jumpsToOwned = (spec: string) => {
@@ -126,7 +129,7 @@ const jumpsToOwned = (spec: string) => {
 /** What must hold after applying the plan for `testCase` to its live state. */
 export function expectConverged(testCase: DiffCase, after: TextTable): void {
   const before = filterTable(testCase.live);
-  const desired = testCase.desired.tables[0]?.chains ?? [];
+  const desired = tableNamed(testCase.desired, 'filter')?.chains ?? [];
   const wanted = new Map(desired.map((chain) => [chain.name, chain.rules.map((rule) => renderRuleSpec(rule, testCase.family))]));
   // Unwanted owned chains a foreign chain reaches (directly or through other unwanted ones) must stay.
   const keptByForeign = new Set<string>();

@@ -65,7 +65,11 @@ export class SimulatedDataplane implements Dataplane {
   async listChain(family: Family, table: string, chain: string): Promise<readonly string[] | undefined> {
     this.chainReads++;
     this.chainsRead.push(`${family} ${chain}`);
-    return this.table(family, table).get(chain)?.rules.slice();
+    return this.tables[family].get(table)?.get(chain)?.rules.slice();
+  }
+
+  async hasTable(family: Family, table: string): Promise<boolean> {
+    return this.tables[family].has(table);
   }
 
   /** Someone else's hand: `iptables -F` (every chain emptied, none deleted). */
@@ -82,7 +86,8 @@ export class SimulatedDataplane implements Dataplane {
 
   async save(family: Family, tableName: string): Promise<string> {
     this.saves++;
-    const table = this.table(family, tableName);
+    // nf_tables prints a table that does not exist as empty, and does not make it.
+    const table = this.tables[family].get(tableName) ?? emptyTable(tableName);
     const builtins = (BUILTIN_CHAINS[tableName] ?? []).filter((name) => table.has(name));
     const user = [...table.keys()].filter((name) => !isBuiltinChain(tableName, name)).sort(compareBytewise);
     const names = [...builtins, ...user];
