@@ -13,7 +13,8 @@ import type { Logger } from './logger.js';
 import { AgentLoop, type LoopOptions } from './loop.js';
 import { Metrics } from './metrics.js';
 import { PolicyServerClient } from './policy-server.js';
-import type { AgentSettings } from './settings.js';
+import type { AgentSettings, VpaMode } from './settings.js';
+import { startDebugServer, startForceServer, VpaEndpoints } from './vpa-http.js';
 import { FileSource, type PolicySource, PolicyServerSource } from './sources.js';
 import { Syncer, type SyncOptions } from './sync.js';
 
@@ -29,7 +30,7 @@ async function sourceFor(settings: AgentSettings): Promise<{ source: PolicySourc
   const server = settings.source;
   const [ca, cert, key] = await Promise.all([readFile(server.caFile), readFile(server.certFile), readFile(server.keyFile)]);
   const client = new PolicyServerClient({ ...server, ca, cert, key });
-  return { source: new PolicyServerSource(client, server.url), close: () => client.close() };
+  return { source: new PolicyServerSource(client, server.url, settings.asgIntervalMs), close: () => client.close() };
 }
 
 /** The cell's iptables and ipsets, on the backend its rules live in (unless the settings name one). */
@@ -39,6 +40,7 @@ export async function dataplaneFor(settings: AgentSettings, run: Runner): Promis
     ...(settings.netns !== undefined && { namespace: settings.netns }),
     run,
     waitSeconds: settings.lockWaitSeconds,
+    ...(settings.lockFile !== undefined && { lock: { file: settings.lockFile, waitSeconds: settings.lockWaitSeconds } }),
   });
   return { ...host, backend };
 }
@@ -61,6 +63,7 @@ function syncOptions(
     metadataPath: settings.containersFile,
     ...(settings.endpointsFile !== undefined && { endpointsPath: settings.endpointsFile }),
     ...(settings.asgcConfigFile !== undefined && { asgcConfigPath: settings.asgcConfigFile }),
+    ...(settings.vpa && { baseConfig: { file: settings.vpa.configSource, document: settings.vpa.config } }),
     dataplane,
     families: settings.families,
     policy: policyFor(settings, dataplane.backend),
@@ -74,6 +77,23 @@ function loopOptions(settings: AgentSettings, log: Logger): LoopOptions {
   return { intervalMs: settings.intervalMs, jitter: settings.jitter, backoffMs: settings.backoffMs, log };
 }
 
+function portOf(server: Server | undefined): number | undefined {
+  const address = server?.address();
+  return address && typeof address === 'object' ? address.port : undefined;
+}
+
+async function startVpaServers(
+  vpa: VpaMode,
+  loop: AgentLoop,
+  syncer: Syncer,
+  log: Logger,
+): Promise<{ readonly force?: Server; readonly debug?: Server }> {
+  const endpoints = new VpaEndpoints(loop, syncer, log, vpa.enableAsgSyncing);
+  const force = vpa.forceListen && (await startForceServer(endpoints, vpa.forceListen.host, vpa.forceListen.port));
+  const debug = vpa.debugListen && (await startDebugServer(endpoints, loop, vpa.debugListen.host, vpa.debugListen.port));
+  return { ...(force && { force }), ...(debug && { debug }) };
+}
+
 export class Agent {
   private constructor(
     public settings: AgentSettings,
@@ -82,6 +102,8 @@ export class Agent {
     readonly metrics: Metrics,
     readonly dataplane: HostDataplane & { readonly backend: Backend },
     readonly server: Server | undefined,
+    /** VPA's force and debug servers (--vpa-config). */
+    readonly vpaServers: { readonly force?: Server; readonly debug?: Server },
     private closeSource: () => void,
     private readonly environment: AgentEnvironment,
   ) {}
@@ -95,13 +117,15 @@ export class Agent {
     const loop = new AgentLoop(syncer, loopOptions(settings, environment.log));
     const server =
       settings.listen === undefined ? undefined : await startHttp(loop, metrics, settings.listen.host, settings.listen.port);
-    const agent = new Agent(settings, syncer, loop, metrics, dataplane, server, close, environment);
+    const vpaServers = settings.vpa === undefined ? {} : await startVpaServers(settings.vpa, loop, syncer, environment.log);
+    const agent = new Agent(settings, syncer, loop, metrics, dataplane, server, vpaServers, close, environment);
     environment.log.log('info', 'agent.started', {
       source: source.description,
       backend: dataplane.backend,
       families: settings.families,
       ...(settings.netns !== undefined && { netns: settings.netns }),
       ...(agent.port !== undefined && { listen: `${settings.listen?.host}:${agent.port}` }),
+      ...(settings.vpa && { vpa: settings.vpa.file, vpaPorts: agent.vpaPorts }),
     });
     if (runLoop) loop.start();
     return agent;
@@ -109,8 +133,13 @@ export class Agent {
 
   /** The HTTP endpoint's port (useful when it was given as 0). */
   get port(): number | undefined {
-    const address = this.server?.address();
-    return address && typeof address === 'object' ? address.port : undefined;
+    return portOf(this.server);
+  }
+
+  /** The ports VPA's force and debug servers listen on. */
+  get vpaPorts(): { readonly force?: number; readonly debug?: number } {
+    const [force, debug] = [portOf(this.vpaServers.force), portOf(this.vpaServers.debug)];
+    return { ...(force !== undefined && { force }), ...(debug !== undefined && { debug }) };
   }
 
   /**
@@ -130,7 +159,8 @@ export class Agent {
   /** Stop after the running cycle, close the endpoint and the policy-server connections. */
   async close(): Promise<void> {
     await this.loop.stop();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    for (const server of [this.server, this.vpaServers.force, this.vpaServers.debug])
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     this.closeSource();
   }
 }

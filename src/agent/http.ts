@@ -1,4 +1,4 @@
-// The agent's local HTTP endpoint (loopback): /healthz, /metrics, POST /force-sync.
+// The agent's local HTTP endpoint (loopback): /healthz, /livez, /metrics, POST /force-sync.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AgentLoop } from './loop.js';
 import type { Metrics } from './metrics.js';
@@ -7,6 +7,16 @@ function send(response: ServerResponse, status: number, body: unknown, type = 'a
   const text = type === 'application/json' ? `${JSON.stringify(body)}\n` : String(body);
   response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
   response.end(text);
+}
+
+/** A cycle running this long is stuck (a hung command): the process is not alive. */
+export const STUCK_MS = 5 * 60_000;
+
+/** Liveness, for monit and the like: the loop runs, healthy or degraded (a policy server down is no reason to restart). */
+export function liveness(loop: AgentLoop): { status: number; body: Record<string, unknown> } {
+  return loop.alive(STUCK_MS)
+    ? { status: 200, body: { status: 'alive' } }
+    : { status: 503, body: { status: 'stuck or stopped' } };
 }
 
 export function health(loop: AgentLoop): { status: number; body: Record<string, unknown> } {
@@ -49,6 +59,10 @@ export function startHttp(loop: AgentLoop, metrics: Metrics, host: string, port:
       const { status, body } = health(loop);
       return send(response, status, body);
     }
+    if (route === 'GET /livez') {
+      const { status, body } = liveness(loop);
+      return send(response, status, body);
+    }
     if (route === 'GET /metrics') {
       metrics.render().then(
         (text) => send(response, 200, text, metrics.contentType),
@@ -60,7 +74,7 @@ export function startHttp(loop: AgentLoop, metrics: Metrics, host: string, port:
       forceSync(loop, url, response).catch((error: unknown) => send(response, 500, { error: (error as Error).message }));
       return;
     }
-    const known = ['/healthz', '/metrics', '/force-sync'].includes(url.pathname);
+    const known = ['/healthz', '/livez', '/metrics', '/force-sync'].includes(url.pathname);
     send(response, known ? 405 : 404, { error: known ? `${request.method} is not allowed here` : 'not found' });
   });
   return new Promise((resolve, reject) => {

@@ -16,13 +16,16 @@ export interface LoopOptions {
 
 export class AgentLoop {
   private stopping = false;
-  private forceNext = true;
+  /** A cycle is asked for: 'force' fetches and compiles whatever the stamps say. */
+  private pending: 'force' | 'sync' | undefined = 'force';
   private waiters: ((report: CycleReport) => void)[] = [];
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private failures = 0;
   lastReport: CycleReport | undefined;
   lastSuccessAt: number | undefined;
+  /** When the loop last started or ended a cycle (epoch ms): its liveness. */
+  private heartbeat: number | undefined;
 
   constructor(
     private readonly syncer: Syncer,
@@ -39,11 +42,29 @@ export class AgentLoop {
     this.running ??= this.run();
   }
 
-  /** Run a full cycle as soon as the current one (if any) is done; resolves with its report. */
-  requestSync(): Promise<CycleReport> {
+  /**
+   * Run a cycle as soon as the current one (if any) is done; resolves with its report. `force`
+   * fetches and compiles even what the stamps say did not change (POST /force-sync); without
+   * it, the cycle reads what changed (VPA's endpoints: the container metadata, above all).
+   * Requests that arrive while a cycle waits to start share it.
+   */
+  requestSync({ force = true } = {}): Promise<CycleReport> {
     const report = new Promise<CycleReport>((resolve) => this.waiters.push(resolve));
-    this.requestSoon();
+    this.requestSoon(force);
     return report;
+  }
+
+  /**
+   * Whether the loop runs: started, not stopped, and no cycle has taken longer than `stuckMs`
+   * (a cycle that never ends, waiting on a hung command). Degraded cycles are alive.
+   */
+  alive(stuckMs: number, now = Date.now()): boolean {
+    return (
+      this.running !== undefined &&
+      !this.stopping &&
+      this.heartbeat !== undefined &&
+      now - this.heartbeat < stuckMs + this.options.intervalMs * (1 + this.options.jitter)
+    );
   }
 
   /** Stop after the running cycle, if any; resolves when the loop has ended (at once if it never started). */
@@ -61,17 +82,19 @@ export class AgentLoop {
     return intervalMs * (1 + jitter * (2 * random() - 1));
   }
 
-  private requestSoon(): void {
-    this.forceNext = true;
+  private requestSoon(force = true): void {
+    this.pending = force || this.pending === 'force' ? 'force' : 'sync';
     this.wake?.();
   }
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      const force = this.forceNext;
-      this.forceNext = false;
+      const force = this.pending === 'force';
+      this.pending = undefined;
       const waiters = this.waiters.splice(0);
+      this.heartbeat = Date.now();
       const report = await this.syncer.runCycle(force);
+      this.heartbeat = Date.now();
       this.lastReport = report;
       if (report.status === 'failed') this.failures++;
       else {
@@ -80,7 +103,7 @@ export class AgentLoop {
       }
       for (const resolve of waiters) resolve(report);
       if (this.stopping) break;
-      if (this.forceNext) continue;
+      if (this.pending !== undefined) continue;
       // A deferred check of the kernel (legacy backend) may be due before the next cycle.
       const checkAt = this.syncer.nextCheckAt;
       const delay = checkAt === undefined ? this.nextDelay() : Math.max(0, Math.min(this.nextDelay(), checkAt - Date.now()));

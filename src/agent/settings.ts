@@ -25,6 +25,7 @@ export interface RawAgentSettings {
   endpoints_file?: string;
   asgc_config_file?: string;
   interval_seconds?: number;
+  asg_interval_seconds?: number;
   resync_interval_seconds?: number;
   canary_interval_seconds?: number;
   jitter?: number;
@@ -34,7 +35,12 @@ export interface RawAgentSettings {
   backend?: 'auto' | Backend;
   listen?: string;
   lock_wait_seconds?: number;
+  lock_file?: string;
   log_level?: Level;
+  /** Run in place of vxlan-policy-agent, configured by its file (read at start and on SIGHUP). */
+  vpa_config_file?: string;
+  /** silk-cni's cni-wrapper-plugin.conflist, for what VPA's file lacks (DNS, host services, ingress tag). */
+  cni_config_file?: string;
 }
 
 export interface PolicyServerSettings {
@@ -56,6 +62,8 @@ export interface AgentSettings {
   readonly endpointsFile?: string;
   readonly asgcConfigFile?: string;
   readonly intervalMs: number;
+  /** How often security groups are checked (VPA's asg_poll_interval); c2c policies every cycle. */
+  readonly asgIntervalMs: number;
   readonly resyncIntervalMs: number;
   /** How often a cycle with nothing to write checks the canary; undefined: the backend's default. */
   readonly canaryIntervalMs?: number;
@@ -67,7 +75,28 @@ export interface AgentSettings {
   /** undefined: no HTTP endpoint. */
   readonly listen?: { readonly host: string; readonly port: number };
   readonly lockWaitSeconds: number;
+  /** A file whose flock every restore and ipset change holds (shared with silk's CNI and garden). */
+  readonly lockFile?: string;
   readonly logLevel: Level;
+  /** Running in place of vxlan-policy-agent (--vpa-config). */
+  readonly vpa?: VpaMode;
+}
+
+/** What running as vxlan-policy-agent adds: its endpoints, and configuration from its file and the CNI's. */
+export interface VpaMode {
+  readonly file: string;
+  /** VPA's force server (the CNI's calls); undefined: not served. */
+  readonly forceListen?: { readonly host: string; readonly port: number };
+  /** VPA's debug server (/log-level, /iptables-c2c-logging), which monit probes. */
+  readonly debugListen?: { readonly host: string; readonly port: number };
+  /** false: the ASG endpoints answer 405, and the CNI writes its own static rules. */
+  readonly enableAsgSyncing: boolean;
+  /** asgc configuration keys from VPA's file and the CNI's, under asgc's own configuration file. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** The file the configuration keys come from (VPA's, and the CNI's when read). */
+  readonly configSource: string;
+  /** A `source` field on every log line (VPA's log_prefix). */
+  readonly logSource?: string;
 }
 
 const seconds = (min: number, max: number) => ({
@@ -103,6 +132,7 @@ const validate = compileSchema({
     endpoints_file: path,
     asgc_config_file: path,
     interval_seconds: seconds(0.05, 86400),
+    asg_interval_seconds: seconds(0.05, 86400),
     resync_interval_seconds: seconds(0, 604800),
     canary_interval_seconds: seconds(0, 604800),
     jitter: { type: 'number', minimum: 0, maximum: 0.5 },
@@ -116,6 +146,9 @@ const validate = compileSchema({
       description: 'must be host:port (an IPv6 host in brackets), or "" for none',
     },
     lock_wait_seconds: { type: 'integer', minimum: 1, maximum: 600 },
+    lock_file: path,
+    vpa_config_file: path,
+    cni_config_file: path,
     log_level: { enum: ['debug', 'info', 'warn', 'error'] },
   },
 });
@@ -127,7 +160,12 @@ function listenAddress(text: string): { host: string; port: number } | undefined
 }
 
 /** Settings from the file's document (if any) with the flags on top. */
-export function agentSettings(document: unknown, flags: RawAgentSettings, file: string): Result<AgentSettings, InputError[]> {
+export function agentSettings(
+  document: unknown,
+  flags: RawAgentSettings,
+  file: string,
+  vpa?: VpaMode,
+): Result<AgentSettings, InputError[]> {
   const sink = new ErrorSink(file);
   if (document !== undefined && !checkSchema(validate, document, sink)) return fail(sink.errors);
   const fromFile = (document ?? {}) as RawAgentSettings;
@@ -175,6 +213,7 @@ export function agentSettings(document: unknown, flags: RawAgentSettings, file: 
     ...(endpointsFile !== undefined && { endpointsFile }),
     ...(asgcConfigFile !== undefined && { asgcConfigFile }),
     intervalMs,
+    asgIntervalMs: raw.asg_interval_seconds === undefined ? intervalMs : raw.asg_interval_seconds * 1000,
     resyncIntervalMs: (raw.resync_interval_seconds ?? 600) * 1000,
     ...(raw.canary_interval_seconds !== undefined && { canaryIntervalMs: raw.canary_interval_seconds * 1000 }),
     jitter: raw.jitter ?? 0.1,
@@ -184,6 +223,8 @@ export function agentSettings(document: unknown, flags: RawAgentSettings, file: 
     backend: raw.backend ?? 'auto',
     ...(listen && { listen }),
     lockWaitSeconds: raw.lock_wait_seconds ?? 10,
+    ...(raw.lock_file !== undefined && { lockFile: raw.lock_file }),
     logLevel: raw.log_level ?? 'info',
+    ...(vpa && { vpa }),
   });
 }

@@ -58,15 +58,25 @@ export class FileSource implements PolicySource {
 }
 
 /**
- * The policy server. Each document is fetched again only when its *_last_updated stamp moved
- * or the cell's spaces/apps changed; without the stamp endpoints, every cycle fetches.
+ * The policy server, on two schedules as VPA polls it: c2c policies every cycle, security
+ * groups only every `asgIntervalMs` (or when the cell's spaces change, or when forced). Each
+ * document is fetched again only when its *_last_updated stamp moved or the cell's spaces/apps
+ * changed; without the stamp endpoints, every due check fetches.
  */
 export class PolicyServerSource implements PolicySource {
-  private cache: { securityGroups?: { key: string; text: SourceText }; policies?: { key: string; text: SourceText } } = {};
+  /** Each document as last fetched, with its stamp and what it was asked for (no key: no stamp to compare). */
+  private cache: {
+    securityGroups?: { key: string | undefined; text: SourceText };
+    policies?: { key: string | undefined; text: SourceText };
+  } = {};
+  /** When security groups were last checked, and for which spaces. */
+  private groupsChecked: { readonly at: number; readonly spaces: string } | undefined;
 
   constructor(
     private readonly client: PolicyServerClient,
     private readonly url: string,
+    private readonly asgIntervalMs = 0,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get description(): string {
@@ -74,26 +84,48 @@ export class PolicyServerSource implements PolicySource {
   }
 
   async fetch(query: PolicyQuery, force: boolean): Promise<PolicyDocuments> {
-    const [sgStamp, policyStamp] = await Promise.all([
-      this.client.lastUpdated('security_groups'),
-      this.client.lastUpdated('policies'),
+    const spaces = [...new Set(query.spaceGuids)].sort().join(',');
+    const ids = [...new Set(query.ids)].sort().join(',');
+    const now = this.now();
+    const cachedGroups = this.cache.securityGroups;
+    const groupsDue =
+      force ||
+      cachedGroups === undefined ||
+      this.groupsChecked?.spaces !== spaces ||
+      now - this.groupsChecked.at >= this.asgIntervalMs;
+    const [securityGroups, policies] = await Promise.all([
+      groupsDue || cachedGroups === undefined ? this.fetchGroups(spaces, force, now) : cachedGroups.text,
+      this.fetchPolicies(ids, force),
     ]);
-    const spaces = [...new Set(query.spaceGuids)].sort();
-    const ids = [...new Set(query.ids)].sort();
-    const sgKey = sgStamp === undefined ? undefined : `${sgStamp}\u0000${spaces.join(',')}`;
-    const policyKey = policyStamp === undefined ? undefined : `${policyStamp}\u0000${ids.join(',')}`;
-    const cachedSg =
-      !force && sgKey !== undefined && this.cache.securityGroups?.key === sgKey ? this.cache.securityGroups.text : undefined;
-    const cachedPolicies =
-      !force && policyKey !== undefined && this.cache.policies?.key === policyKey ? this.cache.policies.text : undefined;
-    const securityGroups = cachedSg ?? (await this.client.securityGroups(spaces));
-    const policies = cachedPolicies ?? (await this.client.policies(ids));
-    // Remember only what arrived whole: a failed fetch above leaves the cache as it was.
-    this.cache = {
-      ...(sgKey !== undefined && { securityGroups: { key: sgKey, text: securityGroups } }),
-      ...(policyKey !== undefined && { policies: { key: policyKey, text: policies } }),
-    };
     return { securityGroups, policies };
+  }
+
+  /** Security groups for the cell's spaces, fetched again when their stamp moved (or there is none). */
+  private async fetchGroups(spaces: string, force: boolean, now: number): Promise<SourceText> {
+    const stamp = await this.client.lastUpdated('security_groups');
+    const key = stamp === undefined ? undefined : `${stamp}\u0000${spaces}`;
+    const cached = this.cache.securityGroups;
+    const text =
+      !force && key !== undefined && cached?.key === key
+        ? cached.text
+        : await this.client.securityGroups(spaces === '' ? [] : spaces.split(','));
+    // Remember only what arrived whole: a failed fetch leaves the cache as it was.
+    this.cache = { ...this.cache, securityGroups: { key, text } };
+    this.groupsChecked = { at: now, spaces };
+    return text;
+  }
+
+  /** The c2c policies naming the cell's apps and spaces, fetched again when their stamp moved. */
+  private async fetchPolicies(ids: string, force: boolean): Promise<SourceText> {
+    const stamp = await this.client.lastUpdated('policies');
+    const key = stamp === undefined ? undefined : `${stamp}\u0000${ids}`;
+    const cached = this.cache.policies;
+    const text =
+      !force && key !== undefined && cached?.key === key
+        ? cached.text
+        : await this.client.policies(ids === '' ? [] : ids.split(','));
+    this.cache = { ...this.cache, policies: { key, text } };
+    return text;
   }
 }
 

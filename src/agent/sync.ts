@@ -7,6 +7,7 @@
 import { type CompiledCell, compileCell } from '../compile/compile.js';
 import { ChainNamer } from '../compile/naming.js';
 import { DataplaneError } from '../exec/dataplane-error.js';
+import { LockTimeoutError } from '../exec/flock.js';
 import type { SourceText } from '../ingest/cell.js';
 import { ingestConfig } from '../ingest/config.js';
 import { ingestContainers } from '../ingest/containers.js';
@@ -18,7 +19,7 @@ import { type GroupRulesCache, ingestSecurityGroups } from '../ingest/security-g
 import { RestoreError } from '../iptables/dataplane.js';
 import { GenerationalCache } from '../memo/generational.js';
 import type { Family } from '../model/address.js';
-import { type C2cPolicy, type Container, DEFAULT_CONFIG } from '../model/cell.js';
+import { type AsgcConfig, type C2cPolicy, type Container, DEFAULT_CONFIG } from '../model/cell.js';
 import { NonConvergenceError } from '../reconcile/errors.js';
 import { type FamilyOutcome, FamilyReconciler, type HostDataplane, type ReconcilePolicy } from '../reconcile/family.js';
 import { describeSetOutcome } from '../reconcile/sets.js';
@@ -63,11 +64,19 @@ export interface CycleReport {
   readonly ms: { readonly fetch: number; readonly compile: number };
 }
 
+/** asgc configuration keys from elsewhere (VPA's file, the CNI's), under those of asgc's own file. */
+export interface BaseConfig {
+  /** Where they come from, for messages. */
+  readonly file: string;
+  readonly document: Readonly<Record<string, unknown>>;
+}
+
 export interface SyncOptions {
   readonly source: PolicySource;
   readonly metadataPath: string;
   readonly endpointsPath?: string;
   readonly asgcConfigPath?: string;
+  readonly baseConfig?: BaseConfig;
   readonly dataplane: HostDataplane;
   readonly families: readonly Family[];
   /** When to read the kernel back (see reconcile/family.ts). */
@@ -140,6 +149,7 @@ function describeErrors(errors: readonly InputError[]): string {
 
 function classify(error: DataplaneError): ProblemKind {
   if (error instanceof NonConvergenceError) return 'converge';
+  if (error instanceof LockTimeoutError) return 'lock';
   if (error instanceof RestoreError && error.lockBusy) return 'lock';
   return 'apply';
 }
@@ -170,13 +180,31 @@ export class Syncer {
   private readonly memo = new TextChainMemo();
   private names: ChainNamer | undefined;
   private readonly files = new FileReader();
-  private lastMetadata: { readonly text: string; readonly containers: readonly Container[] } | undefined;
+  private lastMetadata:
+    { readonly text: string; readonly containers: readonly Container[]; readonly warnings: readonly InputError[] } | undefined;
+  /** The security groups of the last compile, by their text: a c2c change does not read them again. */
+  private lastGroups: { readonly text: string; readonly value: ReturnType<typeof ingestSecurityGroups> } | undefined;
+  /** Settings changed at run time (VPA's /iptables-c2c-logging), over every configuration file. */
+  private readonly overrides: Record<string, unknown> = {};
+  /** The configuration the last cycle compiled with. */
+  private lastConfig: AsgcConfig = DEFAULT_CONFIG;
 
   constructor(private options: SyncOptions) {}
 
   /** New options (SIGHUP) take effect from the next cycle; what each reconciler knows stays. */
   reconfigure(options: SyncOptions): void {
     this.options = options;
+    this.appliedInputs = undefined;
+  }
+
+  /** Whether c2c logging is on: as configured, or as last switched at run time. */
+  get c2cLogging(): boolean {
+    return (this.overrides.c2c_logging as boolean | undefined) ?? this.lastConfig.c2cLogging;
+  }
+
+  /** Switch c2c logging at run time, over the configuration; the next cycle compiles with it. */
+  setC2cLogging(enabled: boolean): void {
+    this.overrides.c2c_logging = enabled;
     this.appliedInputs = undefined;
   }
 
@@ -210,13 +238,15 @@ export class Syncer {
       }
       // The families are independent (own tables, own transactions): they sync side by side,
       // and one failing does not hold the other back.
+      const written = new Set<string>();
       const outcomes = await Promise.all(
         this.options.families.map(async (family) => {
           const own: Problem[] = [];
-          const report = await this.syncFamily(family, compiled, inputs.config.chainPrefix, own);
+          const report = await this.syncFamily(family, compiled, inputs.config.chainPrefix, own, written);
           return { family, report, problems: own };
         }),
       );
+      if (compiled !== undefined) this.tellApps(compiled, inputs.containers, written);
       for (const { family, report, problems: own } of outcomes) {
         families[family] = report;
         problems.push(...own);
@@ -300,9 +330,11 @@ export class Syncer {
           kind: 'metadata',
           message: `container metadata is invalid: ${describeErrors(ingested.errors)}`,
         });
-      this.lastMetadata = { text: metadata.text, containers: ingested.containers };
+      this.lastMetadata = { text: metadata.text, containers: ingested.containers, warnings: ingested.warnings };
     }
     const containers = this.lastMetadata.containers;
+    if (this.lastMetadata.warnings.length > 0)
+      problems.push({ kind: 'input', message: `container metadata: ${describeErrors(this.lastMetadata.warnings)}` });
 
     const fetchStart = performance.now();
     const spaceGuids = containers.flatMap((container) => (container.spaceGuid ? [container.spaceGuid] : []));
@@ -318,30 +350,75 @@ export class Syncer {
       throw error;
     }
     const endpoints = await readOptional(this.files, this.options.endpointsPath);
-    const config = await readOptional(this.files, this.options.asgcConfigPath);
+    const config = this.mergedConfig(await readOptional(this.files, this.options.asgcConfigPath));
     metrics.stage('fetch', (performance.now() - fetchStart) / 1000);
 
     const texts = [metadata, documents.securityGroups, documents.policies, endpoints, config].map((source) => source?.text);
+    const taken = this.config.take(config, problems);
+    this.lastConfig = taken;
     return {
       texts,
       containers,
       securityGroups: documents.securityGroups,
-      config: this.config.take(config, problems),
+      config: taken,
       policies: this.policies.take(documents.policies, problems),
       endpoints: this.endpoints.take(endpoints, problems),
     };
   }
 
+  /** asgc's own configuration file over the base configuration (VPA's, the CNI's), under run-time switches. */
+  private mergedConfig(file: SourceText | undefined): SourceText | undefined {
+    const base = this.options.baseConfig;
+    if (base === undefined && Object.keys(this.overrides).length === 0) return file;
+    let own: Record<string, unknown> = {};
+    if (file !== undefined) {
+      const parsed = parseJson(file.text, file.file);
+      // A file that is not a JSON object stands as it is: its last good version is taken, with the reason.
+      if (!parsed.ok || typeof parsed.value !== 'object' || parsed.value === null || Array.isArray(parsed.value)) return file;
+      own = parsed.value as Record<string, unknown>;
+    }
+    const from = [base?.file, file?.file, Object.keys(this.overrides).length > 0 ? 'run-time switches' : undefined];
+    return {
+      file: from.filter((part) => part !== undefined).join(' + '),
+      text: JSON.stringify({ ...base?.document, ...own, ...this.overrides }),
+    };
+  }
+
+  /**
+   * VPA tells an app when its security group rules change (on its log stream, by log_config):
+   * asgc says it as a log event, for each container whose chains a sync wrote.
+   */
+  private tellApps(compiled: CompiledCell, containers: readonly Container[], written: ReadonlySet<string>): void {
+    if (written.size === 0) return;
+    for (const container of containers) {
+      const logConfig = container.logConfig;
+      const entry = compiled.manifest.get(container.handle);
+      if (logConfig === undefined || entry === undefined) continue;
+      const chains = Object.values(entry).flatMap((family) => [...family.chains, ...(family.asgChain ? [family.asgChain] : [])]);
+      if (!chains.some((chain) => written.has(chain))) continue;
+      this.options.log.log('info', 'app.security_groups_updated', {
+        container: container.handle,
+        app_log: {
+          message: 'Security group rules were updated',
+          source_name: logConfig.sourceName,
+          tags: { source_id: logConfig.guid, instance_id: String(logConfig.index), ...logConfig.tags },
+        },
+      });
+    }
+  }
+
   private compile(inputs: Awaited<ReturnType<Syncer['readInputs']>>): CompiledCell {
     const { securityGroups } = inputs;
     let groups: ReturnType<typeof ingestSecurityGroups> | undefined;
-    if (securityGroups !== undefined) {
+    if (securityGroups !== undefined && securityGroups.text === this.lastGroups?.text) groups = this.lastGroups.value;
+    else if (securityGroups !== undefined) {
       const parsed = parseJson(securityGroups.text, securityGroups.file);
       if (!parsed.ok) throw new CycleFailure({ kind: 'input', message: `security groups: ${parsed.error.message}` });
       groups = ingestSecurityGroups(parsed.value, securityGroups.file, this.groupRules);
       this.groupRules.endRound();
       if (groups.documentErrors > 0)
         throw new CycleFailure({ kind: 'input', message: `security groups document invalid: ${describeErrors(groups.errors)}` });
+      this.lastGroups = { text: securityGroups.text, value: groups };
     }
     const cell = {
       securityGroups: groups?.groups ?? [],
@@ -362,6 +439,7 @@ export class Syncer {
     compiled: CompiledCell | undefined,
     prefix: string,
     problems: Problem[],
+    written: Set<string>,
   ): Promise<FamilyReport> {
     const { metrics, log } = this.options;
     const reconciler = this.reconciler(family, prefix);
@@ -374,6 +452,7 @@ export class Syncer {
       problems.push({ kind: classify(error), family, message: error.message });
       return { status: 'failed', restores: 0 };
     }
+    for (const plan of outcome.plans) for (const change of plan.chains) written.add(change.chain);
     const label = String(family);
     const { timings } = outcome;
     metrics.stage('read', timings.readMs / 1000, family);

@@ -5,6 +5,9 @@ import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.js';
 import { JsonLogger, type Level } from '../agent/logger.js';
 import { agentSettings, type AgentSettings, type RawAgentSettings } from '../agent/settings.js';
+import { type VpaSettings, vpaSettings } from '../agent/vpa-config.js';
+import { interfaceAddresses } from '../exec/interfaces.js';
+import { existsSync } from 'node:fs';
 import { formatInputError } from '../ingest/input-error.js';
 import { parseJson } from '../ingest/json.js';
 import type { Family } from '../model/address.js';
@@ -27,6 +30,7 @@ export interface AgentFlags {
   endpoints?: string;
   asgcConfig?: string;
   interval?: string;
+  asgInterval?: string;
   resyncInterval?: string;
   canaryInterval?: string;
   jitter?: string;
@@ -35,7 +39,10 @@ export interface AgentFlags {
   backend?: 'nft' | 'legacy';
   listen?: string;
   lockWait?: string;
+  lockFile?: string;
   logLevel?: Level;
+  vpaConfig?: string;
+  cniConfig?: string;
   once?: boolean;
 }
 
@@ -61,6 +68,7 @@ export function toRaw(flags: AgentFlags): RawAgentSettings {
     ['endpoints_file', flags.endpoints],
     ['asgc_config_file', flags.asgcConfig],
     ['interval_seconds', number(flags.interval)],
+    ['asg_interval_seconds', number(flags.asgInterval)],
     ['resync_interval_seconds', number(flags.resyncInterval)],
     ['canary_interval_seconds', number(flags.canaryInterval)],
     ['jitter', number(flags.jitter)],
@@ -70,27 +78,85 @@ export function toRaw(flags: AgentFlags): RawAgentSettings {
     ['backend', flags.backend],
     ['listen', flags.listen],
     ['lock_wait_seconds', number(flags.lockWait)],
+    ['lock_file', flags.lockFile],
     ['log_level', flags.logLevel],
+    ['vpa_config_file', flags.vpaConfig],
+    ['cni_config_file', flags.cniConfig],
   ];
   for (const [key, value] of simple) if (value !== undefined) (raw as Record<string, unknown>)[key] = value;
   return raw;
 }
 
-async function loadSettings(flags: AgentFlags): Promise<{ settings?: AgentSettings; errors: string[] }> {
-  let document: unknown;
-  if (flags.config !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(flags.config, 'utf8');
-    } catch (error) {
-      return { errors: [`${flags.config}: cannot be read: ${(error as Error).message}`] };
-    }
-    const parsed = parseJson(text, flags.config);
-    if (!parsed.ok) return { errors: [formatInputError(parsed.error)] };
-    document = parsed.value;
+/** silk-cni's conflist where the BOSH job renders it: read in VPA mode when it exists. */
+const CNI_CONFLIST = '/var/vcap/jobs/silk-cni/config/cni/cni-wrapper-plugin.conflist';
+
+async function readJson(file: string): Promise<{ document?: unknown; error?: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    return { error: `${file}: cannot be read: ${(error as Error).message}` };
   }
-  const result = agentSettings(document, toRaw(flags), flags.config ?? 'command line');
-  return result.ok ? { settings: result.value, errors: [] } : { errors: result.error.map(formatInputError) };
+  const parsed = parseJson(text, file);
+  return parsed.ok ? { document: parsed.value } : { error: formatInputError(parsed.error) };
+}
+
+/** VPA's file (and the CNI's conflist) as settings: the files read, certificates and interfaces looked up here. */
+async function loadVpa(
+  file: string,
+  cniFile: string | undefined,
+  netns: string | undefined,
+): Promise<{ vpa?: VpaSettings; errors: string[] }> {
+  const vpa = await readJson(file);
+  if (vpa.error !== undefined) return { errors: [vpa.error] };
+  const conflistFile = cniFile ?? (existsSync(CNI_CONFLIST) ? CNI_CONFLIST : undefined);
+  const conflist = conflistFile === undefined ? undefined : await readJson(conflistFile);
+  if (conflist?.error !== undefined) return { errors: [conflist.error] };
+  const named = vpa.document as Record<string, unknown> | undefined;
+  const certificates = ['ca_cert_file', 'client_cert_file', 'client_key_file'].flatMap((key) =>
+    typeof named?.[key] === 'string' ? [named[key] as string] : [],
+  );
+  const missingFiles = new Set(certificates.filter((path) => !existsSync(path)));
+  let interfaceOf: Map<string, string>;
+  try {
+    interfaceOf = await interfaceAddresses(netns);
+  } catch (error) {
+    return { errors: [`${file}: /underlay_ips: cannot look up the cell's interfaces: ${(error as Error).message}`] };
+  }
+  const result = vpaSettings(
+    vpa.document,
+    file,
+    { missingFiles, interfaceOf },
+    conflistFile === undefined ? undefined : { document: conflist?.document, file: conflistFile },
+  );
+  return result.ok ? { vpa: result.value, errors: [] } : { errors: result.error.map(formatInputError) };
+}
+
+async function loadSettings(flags: AgentFlags): Promise<{ settings?: AgentSettings; notes: string[]; errors: string[] }> {
+  let document: Record<string, unknown> | undefined;
+  if (flags.config !== undefined) {
+    const read = await readJson(flags.config);
+    if (read.error !== undefined) return { notes: [], errors: [read.error] };
+    document = read.document as Record<string, unknown>;
+  }
+  const raw = toRaw(flags);
+  const fromFile = (key: keyof RawAgentSettings) => (typeof document?.[key] === 'string' ? (document[key] as string) : undefined);
+  const vpaFile = raw.vpa_config_file ?? fromFile('vpa_config_file');
+  let vpa: VpaSettings | undefined;
+  if (vpaFile !== undefined) {
+    const loaded = await loadVpa(vpaFile, raw.cni_config_file ?? fromFile('cni_config_file'), raw.netns ?? fromFile('netns'));
+    if (loaded.vpa === undefined) return { notes: [], errors: loaded.errors };
+    vpa = loaded.vpa;
+  }
+  // VPA's file first, asgc's settings file over it, the flags over both.
+  const base =
+    vpa === undefined
+      ? document
+      : { ...vpa.raw, ...document, policy_server: { ...vpa.raw.policy_server, ...(document?.policy_server as object) } };
+  const result = agentSettings(base, raw, flags.config ?? vpaFile ?? 'command line', vpa?.mode);
+  return result.ok
+    ? { settings: result.value, notes: vpa?.notes.slice() ?? [], errors: [] }
+    : { notes: [], errors: result.error.map(formatInputError) };
 }
 
 export function addAgentCommand(program: Command, { io, setExit }: CommandContext): void {
@@ -115,6 +181,7 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
     .option('--endpoints <file>', 'IPv6 addresses of each app (IPv6 c2c), re-read every cycle')
     .option('--asgc-config <file>', 'asgc configuration (config.json format), re-read every cycle')
     .option('--interval <seconds>', 'time between cycles (default 60)')
+    .option('--asg-interval <seconds>', 'time between checks of the security groups (default: every cycle)')
     .option('--resync-interval <seconds>', 'longest time without reading the tables back (default 600)')
     .option(
       '--canary-interval <seconds>',
@@ -126,7 +193,13 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
     .option('--netns <name>', 'the network namespace whose tables to manage')
     .addOption(new Option('--backend <nft|legacy>', 'iptables backend (default: where the rules live)').argParser(parseBackend))
     .option('--listen <host:port>', 'local HTTP endpoint, "" for none (default 127.0.0.1:9180)')
-    .option('--lock-wait <seconds>', 'how long iptables-restore waits for the xtables lock (default 10)')
+    .option('--lock-wait <seconds>', 'how long a restore waits for the xtables lock and the --lock-file (default 10)')
+    .option('--lock-file <file>', 'hold this flock around every restore and ipset change (shared with the CNI and garden)')
+    .option('--vpa-config <file>', 'run in place of vxlan-policy-agent, configured by its vxlan-policy-agent.json')
+    .option(
+      '--cni-config <file>',
+      "with --vpa-config: silk-cni's cni-wrapper-plugin.conflist (DNS servers, host services, ingress tag; default: the job's path when it exists)",
+    )
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').choices(['debug', 'info', 'warn', 'error']))
     .option('--once', 'run one cycle, print its report and exit (0 in sync, 4 otherwise)')
     .action(async (flags: AgentFlags) => {
@@ -141,7 +214,14 @@ export function addAgentCommand(program: Command, { io, setExit }: CommandContex
         io.stderr(loaded.errors.map((line) => `${line}\n`).join(''));
         return setExit(EXIT.invalid);
       }
-      const log = new JsonLogger((line) => io.stdout(line), loaded.settings.logLevel);
+      const source = loaded.settings.vpa?.logSource;
+      const log = new JsonLogger(
+        (line) => io.stdout(line),
+        loaded.settings.logLevel,
+        undefined,
+        source === undefined ? {} : { source: `${source}.asgc` },
+      );
+      for (const note of loaded.notes) log.log('warn', 'agent.settings_note', { message: note });
       // One cycle needs no HTTP endpoint.
       const { listen: _unused, ...withoutEndpoint } = loaded.settings;
       const settings: AgentSettings = flags.once ? withoutEndpoint : loaded.settings;

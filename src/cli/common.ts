@@ -1,6 +1,6 @@
 // What every command shares: output, exit codes, the document options, loading a scenario.
 import { type Command, InvalidArgumentError } from 'commander';
-import type { InputError } from '../ingest/input-error.js';
+import { formatInputError, type InputError } from '../ingest/input-error.js';
 import type { Family } from '../model/address.js';
 import type { Backend } from '../iptables/backend.js';
 import { type DocumentName, readScenario, type ScenarioLocation } from '../scenario/files.js';
@@ -102,5 +102,6 @@ export async function loadScenario(
     context.setExit(EXIT.invalid);
     return undefined;
   }
+  for (const warning of compiled.value.warnings) context.io.stderr(`asgc: warning: ${formatInputError(warning)}\n`);
   return compiled.value;
 }

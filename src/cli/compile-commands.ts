@@ -1,4 +1,5 @@
 // compile, validate, golden: the commands that never touch the system's firewall.
+import { formatInputError } from '../ingest/input-error.js';
 import { type Command, CommanderError, Option } from 'commander';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -83,13 +84,15 @@ export function addCompileCommands(program: Command, { io, setExit }: CommandCon
       return setExit(EXIT.invalid);
     }
     const documents = texts.ok ? Object.values(texts.value).map((source) => source.file) : [];
+    const { cell: policy, warnings } = cell.value;
+    for (const warning of warnings) io.stderr(`asgc: warning: ${formatInputError(warning)}\n`);
     const summary = {
       valid: true,
       documents,
-      securityGroups: cell.value.securityGroups.length,
-      rules: cell.value.securityGroups.reduce((sum, group) => sum + group.rules.length, 0),
-      policies: cell.value.policies.length,
-      containers: cell.value.containers.length,
+      securityGroups: policy.securityGroups.length,
+      rules: policy.securityGroups.reduce((sum, group) => sum + group.rules.length, 0),
+      policies: policy.policies.length,
+      containers: policy.containers.length,
     };
     io.stdout(
       options.json

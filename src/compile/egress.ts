@@ -45,7 +45,9 @@ function rateLimit(context: FamilyContext, parts: EgressParts): Rule[] {
       expireMs: limit.expirySeconds * 1000,
     }),
   ];
-  const target = parts.rateLimitLog === undefined ? context.reject : goTo(parts.rateLimitLog);
+  // A dry run only logs, and comes back to the rest of the chain (CF's dry_run).
+  const target =
+    parts.rateLimitLog === undefined ? context.reject : limit.dryRun ? jump(parts.rateLimitLog) : goTo(parts.rateLimitLog);
   return [rule({ protocol: protocol('tcp'), matches, target, origin: layout('outbound rate limit') })];
 }
 
@@ -56,7 +58,7 @@ function defineRateLimitLog(context: FamilyContext, container: Container): strin
     `the rate-limit log of container ${container.handle}`,
     () => [
       deniedLog(context.config.deniedLogsPerSec, 'DENY_ORL', container.handle, 'rate-limit log'),
-      rule({ target: context.reject, origin: layout('rate limited') }),
+      ...(context.config.outboundConnections?.dryRun ? [] : [rule({ target: context.reject, origin: layout('rate limited') })]),
     ],
     { dependencies: [context.config] },
   );
@@ -173,8 +175,9 @@ export function defineEgress(context: FamilyContext, container: Container): { re
   const withRules = set !== undefined && context.hasRules(set) ? set : undefined;
   const logged = withRules !== undefined && (config.asgLogging || withRules.groups.some((group) => group.shares[family].logs));
 
+  const limit = config.outboundConnections;
   const rateLimitLog =
-    config.outboundConnections !== undefined && config.asgLogging ? defineRateLimitLog(context, container) : undefined;
+    limit !== undefined && (limit.logging || limit.dryRun) ? defineRateLimitLog(context, container) : undefined;
   const c2c =
     family === 6
       ? context.c2c.asSource(container.appGuid).flatMap((policy) => {

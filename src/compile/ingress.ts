@@ -47,13 +47,31 @@ function c2cRules(context: FamilyContext, { policy, sourceChain }: IngressPolicy
   return [logged, accept];
 }
 
+/**
+ * CF's disable_container_network_policy: everything from another container is accepted (the
+ * IPv4 overlay; in IPv6, the containers' prefixes).
+ */
+function unpolicedContainers(context: FamilyContext): Rule[] {
+  const { config, family } = context;
+  if (!config.disableContainerNetworkPolicy) return [];
+  const sources = family === 4 ? (config.overlayNetwork ? [config.overlayNetwork] : []) : config.containerPrefixes;
+  return sources
+    .filter((block) => block.family === family)
+    .map((block) =>
+      rule({ source: { block, negated: false }, target: ACCEPT, origin: layout('container network policy disabled') }),
+    );
+}
+
 function ingressRules(context: FamilyContext, container: Container, policies: readonly IngressPolicy[]): Rule[] {
-  const rules: Rule[] = [acceptEstablished()];
+  const rules: Rule[] = [acceptEstablished(), ...unpolicedContainers(context)];
   for (const policy of policies) rules.push(...c2cRules(context, policy));
   const tag = context.config.ingressTag;
+  // CF's CNI accepts the ingress router's tag on every port and protocol of the container.
+  if (context.family === 4 && tag !== undefined && context.config.ingressTagPorts === 'all')
+    rules.push(rule({ matches: [markMatch(tag)], target: ACCEPT, origin: layout('ingress router (mark)') }));
   for (const port of container.ports) {
     const { protocol: proto, matches } = transport('tcp', port);
-    if (context.family === 4 && tag !== undefined) {
+    if (context.family === 4 && tag !== undefined && context.config.ingressTagPorts === 'own') {
       rules.push(
         rule({ protocol: proto, matches: [...matches, markMatch(tag)], target: ACCEPT, origin: layout('ingress router (mark)') }),
       );

@@ -24,7 +24,9 @@ export interface ScenarioTexts {
 }
 
 /** Every document given is checked; absent ones take their empty defaults. */
-export function ingestScenario(texts: ScenarioTexts): Result<CellPolicy, InputError[]> {
+export function ingestScenario(
+  texts: ScenarioTexts,
+): Result<{ readonly cell: CellPolicy; readonly warnings: InputError[] }, InputError[]> {
   const errors: InputError[] = [];
   const ingest = <T extends { errors: InputError[] }>(
     source: SourceText | undefined,
@@ -47,8 +49,10 @@ export function ingestScenario(texts: ScenarioTexts): Result<CellPolicy, InputEr
     ingestSecurityGroups,
   );
   const { policies } = ingest(texts.policies, { policies: [] }, ingestPolicies);
-  const { containers } = ingest(texts.containers, { containers: [] }, ingestContainers);
+  const { containers, warnings } = ingest(texts.containers, { containers: [], warnings: [] }, ingestContainers);
   const { endpoints } = ingest(texts.endpoints, { endpoints: new Map<string, bigint[]>() }, ingestEndpoints);
   const { config } = ingest(texts.config, { config: DEFAULT_CONFIG }, ingestConfig);
-  return errors.length > 0 ? fail(errors) : ok({ securityGroups: groups, policies, containers, endpoints, config });
+  return errors.length > 0
+    ? fail(errors)
+    : ok({ cell: { securityGroups: groups, policies, containers, endpoints, config }, warnings });
 }

@@ -62,11 +62,19 @@ const validateDocument = compileSchema({
     host_udp_services: stringList,
     ingress_routers: stringList,
     ingress_tag: { type: 'string', pattern: '^[0-9A-Fa-f]{1,8}$', description: 'must be a tag of 1 to 8 hex digits' },
+    ingress_tag_ports: { enum: ['own', 'all'] },
+    disable_container_network_policy: { type: 'boolean' },
     outbound_connections: {
       type: 'object',
       additionalProperties: false,
       required: ['rate_per_sec', 'burst'],
-      properties: { rate_per_sec: count(1_000_000), burst: count(1_000_000), expiry_seconds: count(86_400) },
+      properties: {
+        rate_per_sec: count(1_000_000),
+        burst: count(1_000_000),
+        expiry_seconds: count(86_400),
+        logging: { type: 'boolean' },
+        dry_run: { type: 'boolean' },
+      },
     },
   },
 });
@@ -89,7 +97,9 @@ interface RawConfig {
   host_udp_services?: string[];
   ingress_routers?: string[];
   ingress_tag?: string;
-  outbound_connections?: { rate_per_sec: number; burst: number; expiry_seconds?: number };
+  ingress_tag_ports?: 'own' | 'all';
+  disable_container_network_policy?: boolean;
+  outbound_connections?: { rate_per_sec: number; burst: number; expiry_seconds?: number; logging?: boolean; dry_run?: boolean };
 }
 
 /** `a.b.c.d:port` or `[v6]:port`. */
@@ -144,7 +154,14 @@ export function ingestConfig(document: unknown, file: string): { config: AsgcCon
   const outboundConnections: OutboundLimit | undefined =
     outbound === undefined
       ? undefined
-      : { perSecond: outbound.rate_per_sec, burst: outbound.burst, expirySeconds: outbound.expiry_seconds ?? 10 };
+      : {
+          perSecond: outbound.rate_per_sec,
+          burst: outbound.burst,
+          // CF's: the time the bucket takes to fill up again.
+          expirySeconds: outbound.expiry_seconds ?? Math.ceil(outbound.burst / outbound.rate_per_sec),
+          logging: outbound.logging ?? raw.asg_logging ?? DEFAULT_CONFIG.asgLogging,
+          dryRun: outbound.dry_run ?? false,
+        };
 
   const config: AsgcConfig = {
     chainPrefix: raw.chain_prefix ?? DEFAULT_CONFIG.chainPrefix,
@@ -160,6 +177,8 @@ export function ingestConfig(document: unknown, file: string): { config: AsgcCon
     hostUdpServices: list('host_udp_services', raw.host_udp_services, parseHostService),
     ingressRouters: list('ingress_routers', raw.ingress_routers, cidrOf),
     ...(ingressTag !== undefined && ingressTag !== 0 && { ingressTag }),
+    ingressTagPorts: raw.ingress_tag_ports ?? DEFAULT_CONFIG.ingressTagPorts,
+    disableContainerNetworkPolicy: raw.disable_container_network_policy ?? DEFAULT_CONFIG.disableContainerNetworkPolicy,
     ...(outboundConnections && { outboundConnections }),
     ...(raw.ipset_min_destinations !== undefined && { ipsetMinDestinations: raw.ipset_min_destinations }),
     containerInterfaces: raw.container_interfaces ?? DEFAULT_CONFIG.containerInterfaces,

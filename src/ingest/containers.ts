@@ -1,6 +1,6 @@
 // Container metadata in the silk datastore format, plus an optional "ipv6" beside "ip".
 import { formatIPv6, parseIPv4, parseIPv6 } from '../model/address.js';
-import type { Container } from '../model/cell.js';
+import type { AppLogConfig, Container } from '../model/cell.js';
 import { ErrorSink, type InputError, pointer } from './input-error.js';
 import { checkSchema, compileSchema } from './schema.js';
 
@@ -39,7 +39,35 @@ interface RawContainer {
   handle: string;
   ip?: string;
   ipv6?: string;
-  metadata?: { policy_group_id?: string; space_id?: string; container_workload?: string; ports?: string } | null;
+  metadata?: {
+    policy_group_id?: string;
+    space_id?: string;
+    container_workload?: string;
+    ports?: string;
+    log_config?: unknown;
+  } | null;
+}
+
+/** Diego's log_config (a JSON string in the metadata): the app's log stream, or why it is not one. */
+function parseLogConfig(value: unknown): AppLogConfig | string {
+  if (typeof value !== 'string') return 'must be a JSON string';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    return `is not JSON: ${(error as Error).message}`;
+  }
+  const { guid, index, source_name: sourceName, tags } = (parsed ?? {}) as Record<string, unknown>;
+  if (typeof guid !== 'string' || guid === '') return 'has no "guid"';
+  const stringTags = Object.entries(typeof tags === 'object' && tags !== null ? tags : {}).filter(
+    (entry): entry is [string, string] => typeof entry[1] === 'string',
+  );
+  return {
+    guid,
+    index: typeof index === 'number' ? index : 0,
+    sourceName: typeof sourceName === 'string' ? sourceName : '',
+    tags: Object.fromEntries(stringTags),
+  };
 }
 
 function parseOwnPorts(text: string): number[] | undefined {
@@ -48,20 +76,32 @@ function parseOwnPorts(text: string): number[] | undefined {
   return ports.every((port) => port >= 1 && port <= 65535) ? ports : undefined;
 }
 
-export function ingestContainers(document: unknown, file: string): { containers: Container[]; errors: InputError[] } {
+export interface IngestedContainers {
+  readonly containers: Container[];
+  /** What makes the document unusable. */
+  readonly errors: InputError[];
+  /**
+   * What is reported but does not stop the cell: two entries with one address (a stale entry a
+   * failed delete left; VPA enforces both, and so does asgc), a log_config that cannot be read.
+   */
+  readonly warnings: InputError[];
+}
+
+export function ingestContainers(document: unknown, file: string): IngestedContainers {
   const sink = new ErrorSink(file);
-  if (!checkSchema(validateDocument, document, sink)) return { containers: [], errors: sink.errors };
+  const warnings = new ErrorSink(file);
+  if (!checkSchema(validateDocument, document, sink)) return { containers: [], errors: sink.errors, warnings: [] };
   const containers: Container[] = [];
   const owners = new Map<string, string>();
-  /** Record that `handle` owns `address`; false (and an error) if another container does. */
-  const claim = (address: string, handle: string, at: string): boolean => {
+  /** Record that `handle` has `address`, and report another container that has it too. */
+  const claim = (address: string, handle: string, at: string): void => {
     const owner = owners.get(address);
-    if (owner === undefined) {
-      owners.set(address, handle);
-      return true;
-    }
-    sink.add(at, `address ${address} is already used by container ${owner}`);
-    return false;
+    if (owner === undefined) owners.set(address, handle);
+    else
+      warnings.add(
+        at,
+        `address ${address} is also container ${owner}'s (a stale entry?): both are enforced, the first by handle decides its traffic`,
+      );
   };
   for (const [key, raw] of Object.entries(document as Record<string, RawContainer>)) {
     const at = pointer(key);
@@ -80,12 +120,12 @@ export function ingestContainers(document: unknown, file: string): { containers:
     if (v4 && !v4.ok) {
       sink.add(`${at}/ip`, v4.error);
       valid = false;
-    } else if (v4 && !claim(ip, key, `${at}/ip`)) valid = false;
+    } else if (v4) claim(ip, key, `${at}/ip`);
     const v6 = ipv6 === '' ? undefined : parseIPv6(ipv6);
     if (v6 && !v6.ok) {
       sink.add(`${at}/ipv6`, v6.error);
       valid = false;
-    } else if (v6 && !claim(formatIPv6(v6.value), key, `${at}/ipv6`)) valid = false;
+    } else if (v6) claim(formatIPv6(v6.value), key, `${at}/ipv6`);
     const metadata = raw.metadata ?? {};
     const ports = parseOwnPorts(metadata.ports ?? '');
     if (ports === undefined) {
@@ -93,6 +133,9 @@ export function ingestContainers(document: unknown, file: string): { containers:
       valid = false;
     }
     if (!valid) continue;
+    const logConfig = metadata.log_config === undefined ? undefined : parseLogConfig(metadata.log_config);
+    if (typeof logConfig === 'string')
+      warnings.add(`${at}/metadata/log_config`, `${logConfig}: the app is not told of rule changes`);
     containers.push({
       handle: key,
       ...(v4?.ok && { ipv4: v4.value }),
@@ -101,7 +144,8 @@ export function ingestContainers(document: unknown, file: string): { containers:
       ...(metadata.space_id && { spaceGuid: metadata.space_id }),
       ...(metadata.container_workload && { workload: metadata.container_workload }),
       ports: ports ?? [],
+      ...(logConfig !== undefined && typeof logConfig !== 'string' && { logConfig }),
     });
   }
-  return { containers, errors: sink.errors };
+  return { containers, errors: sink.errors, warnings: warnings.errors };
 }

@@ -28,7 +28,8 @@ const validateDocument = compileSchema({
           destination: {
             type: 'object',
             additionalProperties: false,
-            required: ['id', 'tag', 'protocol', 'ports'],
+            // VPA ignores the destination's tag: a policy without one is fine.
+            required: ['id', 'protocol', 'ports'],
             properties: {
               id: { type: 'string', minLength: 1 },
               tag,
@@ -50,7 +51,7 @@ const validateDocument = compileSchema({
 
 interface RawPolicy {
   source: { id: string; tag: string };
-  destination: { id: string; tag: string; protocol: 'tcp' | 'udp'; ports: { start: number; end: number } };
+  destination: { id: string; tag?: string; protocol: 'tcp' | 'udp'; ports: { start: number; end: number } };
 }
 
 export function ingestPolicies(document: unknown, file: string): { policies: C2cPolicy[]; errors: InputError[] } {
@@ -64,7 +65,8 @@ export function ingestPolicies(document: unknown, file: string): { policies: C2c
   raw.forEach((policy, index) => {
     const { start, end } = policy.destination.ports;
     for (const side of ['source', 'destination'] as const) {
-      if (parseInt(policy[side].tag, 16) === 0)
+      const tag = policy[side].tag;
+      if (tag !== undefined && parseInt(tag, 16) === 0)
         sink.add(pointer('policies', index, side, 'tag'), 'tag 0 means "no mark" and is never an app\'s tag');
     }
     if (start > end) {
@@ -74,12 +76,13 @@ export function ingestPolicies(document: unknown, file: string): { policies: C2c
       );
       return;
     }
-    if (parseInt(policy.source.tag, 16) === 0 || parseInt(policy.destination.tag, 16) === 0) return;
+    const destinationTag = policy.destination.tag === undefined ? undefined : parseInt(policy.destination.tag, 16);
+    if (parseInt(policy.source.tag, 16) === 0 || destinationTag === 0) return;
     policies.push({
       source: { appGuid: policy.source.id, tag: parseInt(policy.source.tag, 16) },
       destination: {
         appGuid: policy.destination.id,
-        tag: parseInt(policy.destination.tag, 16),
+        ...(destinationTag !== undefined && { tag: destinationTag }),
         protocol: policy.destination.protocol,
         ports: { start, end },
       },

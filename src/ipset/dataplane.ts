@@ -2,7 +2,8 @@
 // network namespace (sets, like tables, belong to one), through the same Runner as iptables.
 import { inNamespace } from '../exec/namespace.js';
 import { DataplaneError } from '../exec/dataplane-error.js';
-import { defaultRunner, type Runner } from '../exec/process.js';
+import { defaultRunner, type ProcessResult, type Runner } from '../exec/process.js';
+import { checkLock, type SharedLock, underLock } from '../exec/flock.js';
 
 export interface SetDataplane {
   /** Every set with its members, as `ipset save` prints them. */
@@ -18,21 +19,26 @@ export class IpsetCommand implements SetDataplane {
   constructor(
     private readonly namespace?: string,
     run?: Runner,
+    /** A lock file every change holds (shared with the CNI and garden). */
+    private readonly lock?: SharedLock,
   ) {
     this.run = run ?? defaultRunner;
   }
 
-  private async ipset(args: readonly string[], input?: string) {
-    const argv = inNamespace(this.namespace, ['ipset', ...args]);
+  private async ipset(args: readonly string[], input?: string, change = true) {
+    const argv = underLock(change ? this.lock : undefined, inNamespace(this.namespace, ['ipset', ...args]));
+    let result: ProcessResult & { readonly argv: readonly string[] };
     try {
-      return { argv, ...(await this.run(argv, input)) };
+      result = { argv, ...(await this.run(argv, input)) };
     } catch (error) {
       throw new DataplaneError(`${argv.join(' ')} cannot run (is ipset installed?): ${(error as Error).message}`);
     }
+    if (change) checkLock(this.lock, result);
+    return result;
   }
 
   async save(): Promise<string> {
-    const result = await this.ipset(['save']);
+    const result = await this.ipset(['save'], undefined, false);
     if (result.code !== 0) throw new DataplaneError(`${result.argv.join(' ')} exited ${result.code}: ${result.stderr.trim()}`);
     return result.stdout;
   }

@@ -6,6 +6,7 @@ import type { Family } from '../model/address.js';
 import { DataplaneError } from '../exec/dataplane-error.js';
 import { inNamespace } from '../exec/namespace.js';
 import { defaultRunner, type Runner } from '../exec/process.js';
+import { checkLock, type SharedLock, underLock } from '../exec/flock.js';
 import { type Backend, tools } from './backend.js';
 
 export interface Dataplane {
@@ -73,6 +74,8 @@ export interface IptablesCommandOptions {
   readonly run?: Runner;
   /** Seconds iptables waits for the xtables lock (legacy backend; nft takes no lock). */
   readonly waitSeconds?: number;
+  /** A lock file every restore holds (shared with the CNI and garden). */
+  readonly lock?: SharedLock;
 }
 
 export class IptablesCommand implements Dataplane {
@@ -124,14 +127,18 @@ export class IptablesCommand implements Dataplane {
   }
 
   async restore(family: Family, script: string): Promise<void> {
-    const argv = inNamespace(this.options.namespace, [
-      tools(this.backend, family).restore,
-      '--noflush',
-      '-w',
-      String(this.options.waitSeconds ?? 10),
-    ]);
+    const argv = underLock(
+      this.options.lock,
+      inNamespace(this.options.namespace, [
+        tools(this.backend, family).restore,
+        '--noflush',
+        '-w',
+        String(this.options.waitSeconds ?? 10),
+      ]),
+    );
     const result = await this.run(argv, script);
     if (result.code === 0) return;
+    checkLock(this.options.lock, result);
     const line = failingLine(result.stderr);
     throw new RestoreError(family, result.stderr, line, scriptContext(script, line));
   }

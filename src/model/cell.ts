@@ -13,6 +13,16 @@ export interface Container {
   readonly workload?: string;
   /** The container's own open ports (metadata "ports"). */
   readonly ports: readonly number[];
+  /** Where the app's logs go (metadata "log_config"): told when its security group rules change, as VPA tells it. */
+  readonly logConfig?: AppLogConfig;
+}
+
+/** Diego's log_config of a container: the app's log stream. */
+export interface AppLogConfig {
+  readonly guid: string;
+  readonly index: number;
+  readonly sourceName: string;
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 export type Lifecycle = 'running' | 'staging';
@@ -34,7 +44,8 @@ export interface C2cPolicy {
   readonly source: { readonly appGuid: string; readonly tag: number };
   readonly destination: {
     readonly appGuid: string;
-    readonly tag: number;
+    /** Not used by asgc (nor by VPA): policies without it are accepted. */
+    readonly tag?: number;
     readonly protocol: 'tcp' | 'udp';
     readonly ports: { readonly start: number; readonly end: number };
   };
@@ -57,6 +68,10 @@ export interface OutboundLimit {
   readonly perSecond: number;
   readonly burst: number;
   readonly expirySeconds: number;
+  /** Log connections over the limit (CF: iptables_logging); on in a dry run. */
+  readonly logging: boolean;
+  /** Only log connections over the limit, never reject them (CF's dry_run). */
+  readonly dryRun: boolean;
 }
 
 export interface AsgcConfig {
@@ -81,6 +96,10 @@ export interface AsgcConfig {
   readonly ingressRouters: readonly CidrBlock[];
   /** The mark CF's ingress path puts on router traffic to containers (IPv4). */
   readonly ingressTag?: number;
+  /** Where the ingress tag is accepted: the container's own ports (asgc), or everything (CF's CNI). */
+  readonly ingressTagPorts: 'own' | 'all';
+  /** CF's disable_container_network_policy: traffic between containers is not policed at all. */
+  readonly disableContainerNetworkPolicy: boolean;
   readonly outboundConnections?: OutboundLimit;
   /**
    * An ASG rule with at least this many destinations (after merging) of one family matches
@@ -115,6 +134,8 @@ export const DEFAULT_CONFIG: AsgcConfig = {
   hostTcpServices: [],
   hostUdpServices: [],
   ingressRouters: [],
+  ingressTagPorts: 'own',
+  disableContainerNetworkPolicy: false,
   containerInterfaces: ['s-+'],
   containerPrefixes: [],
   antiSpoofing: { 4: false, 6: true },

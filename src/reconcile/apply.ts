@@ -16,7 +16,10 @@ const ONE_SHOT: ReconcilePolicy = { resyncIntervalMs: 0, canaryIntervalMs: 0, ve
 
 /** The host's iptables and ipsets for one backend, optionally inside a network namespace. */
 export function hostDataplane(backend: Backend, options: IptablesCommandOptions = {}): HostDataplane {
-  return { tables: new IptablesCommand(backend, options), sets: new IpsetCommand(options.namespace, options.run) };
+  return {
+    tables: new IptablesCommand(backend, options),
+    sets: new IpsetCommand(options.namespace, options.run, options.lock),
+  };
 }
 
 /** Make the live tables of `desired`'s family match it; verified by reading back. */

@@ -18,6 +18,8 @@ export interface CompiledScenario {
   readonly config: AsgcConfig;
   /** What it was compiled from (containers, policies), for questions about it (asgc check). */
   readonly policy: CellPolicy;
+  /** What was reported but compiled all the same (two containers with one address). */
+  readonly warnings: readonly InputError[];
 }
 
 export interface ScenarioOptions {
@@ -33,11 +35,12 @@ export interface ScenarioOptions {
 
 export function compileScenario(texts: ScenarioTexts, options: ScenarioOptions = {}): Result<CompiledScenario, ScenarioProblem> {
   const { optimise = true, printed = false } = options;
-  const cell = ingestScenario(texts);
-  if (!cell.ok) return fail({ kind: 'input', errors: cell.error });
-  const compiled = compileCell(cell.value, printed ? { optimise, memo: printChains } : { optimise });
+  const ingested = ingestScenario(texts);
+  if (!ingested.ok) return fail({ kind: 'input', errors: ingested.error });
+  const { cell, warnings } = ingested.value;
+  const compiled = compileCell(cell, printed ? { optimise, memo: printChains } : { optimise });
   return compiled.ok
-    ? ok({ cell: compiled.value, config: cell.value.config, policy: cell.value })
+    ? ok({ cell: compiled.value, config: cell.config, policy: cell, warnings })
     : fail({ kind: 'compile', errors: compiled.error });
 }
 

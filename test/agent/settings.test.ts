@@ -16,6 +16,7 @@ const everyFlag: Required<Omit<AgentFlags, 'config' | 'once' | 'scenarioDir'>> =
   endpoints: '/endpoints.json',
   asgcConfig: '/asgc.json',
   interval: '30',
+  asgInterval: '60',
   resyncInterval: '300',
   canaryInterval: '15',
   jitter: '0.2',
@@ -25,7 +26,10 @@ const everyFlag: Required<Omit<AgentFlags, 'config' | 'once' | 'scenarioDir'>> =
   backend: 'legacy',
   listen: '[::1]:9999',
   lockWait: '5',
+  lockFile: '/var/vcap/data/garden-cni/iptables.lock',
   logLevel: 'debug',
+  vpaConfig: '/var/vcap/jobs/vxlan-policy-agent/config/vxlan-policy-agent.json',
+  cniConfig: '/var/vcap/jobs/silk-cni/config/cni/cni-wrapper-plugin.conflist',
 };
 
 describe('agent settings', () => {
@@ -46,6 +50,7 @@ describe('agent settings', () => {
       endpoints_file: '/x',
       asgc_config_file: '/x',
       interval_seconds: 1,
+      asg_interval_seconds: 1,
       resync_interval_seconds: 1,
       canary_interval_seconds: 1,
       jitter: 0,
@@ -55,7 +60,10 @@ describe('agent settings', () => {
       backend: 'nft',
       listen: '127.0.0.1:1',
       lock_wait_seconds: 1,
+      lock_file: '/x',
       log_level: 'error',
+      vpa_config_file: '/x',
+      cni_config_file: '/x',
     };
     const raw = toRaw(everyFlag);
     // Every key the file can hold (but the other source) is set by some flag.
@@ -80,6 +88,7 @@ describe('agent settings', () => {
       endpointsFile: '/endpoints.json',
       asgcConfigFile: '/asgc.json',
       intervalMs: 30_000,
+      asgIntervalMs: 60_000,
       resyncIntervalMs: 300_000,
       canaryIntervalMs: 15_000,
       jitter: 0.2,
@@ -89,6 +98,7 @@ describe('agent settings', () => {
       backend: 'legacy',
       listen: { host: '::1', port: 9999 },
       lockWaitSeconds: 5,
+      lockFile: '/var/vcap/data/garden-cni/iptables.lock',
       logLevel: 'debug',
     });
   });

@@ -19,7 +19,7 @@ const t1 = now();
 const cell = ingestScenario(texts.value);
 if (!cell.ok) throw new Error(JSON.stringify(cell.error.slice(0, 5)));
 const t2 = now();
-const compiled = compileCell(cell.value, { optimise, memo: printChains });
+const compiled = compileCell(cell.value.cell, { optimise, memo: printChains });
 if (!compiled.ok) throw new Error(JSON.stringify(compiled.error));
 const t3 = now();
 const v4 = renderRuleset(compiled.value[4]);

@@ -153,6 +153,33 @@ describe('ingress protection and host access', () => {
     expect(chainRules(text[4], 'asgc-i-be-')).toContain('-s 198.51.100.20/32 -p tcp -m tcp --dport 9090 -j ACCEPT');
   });
 
+  it("accepts CF's ingress tag on every port and protocol where asked (the CNI's way), else on the container's own ports", () => {
+    const tagged = { ingressTag: 0xffff0000 };
+    expect(chainRules(compileText(cell([dns], [backend], tagged))[4], 'asgc-i-be-')).toEqual([
+      '-m state --state RELATED,ESTABLISHED -j ACCEPT',
+      '-p tcp -m tcp --dport 8080 -m mark --mark 0xffff0000 -j ACCEPT',
+      '-p tcp -m tcp --dport 9090 -m mark --mark 0xffff0000 -j ACCEPT',
+      '-j REJECT --reject-with icmp-port-unreachable',
+    ]);
+    expect(chainRules(compileText(cell([dns], [backend], { ...tagged, ingressTagPorts: 'all' }))[4], 'asgc-i-be-')).toEqual([
+      '-m state --state RELATED,ESTABLISHED -j ACCEPT',
+      '-m mark --mark 0xffff0000 -j ACCEPT',
+      '-j REJECT --reject-with icmp-port-unreachable',
+    ]);
+  });
+
+  it('with container network policy disabled, accepts everything from other containers (the overlay; in IPv6 their prefixes)', () => {
+    const text = compileText(
+      cell([dns], [backend], {
+        disableContainerNetworkPolicy: true,
+        overlayNetwork: block('10.255.0.0/16'),
+        containerPrefixes: [block('2001:db8:c::/64')],
+      }),
+    );
+    expect(chainRules(text[4], 'asgc-i-be-')[1]).toBe('-s 10.255.0.0/16 -j ACCEPT');
+    expect(chainRules(text[6], 'asgc-i-be-')[1]).toBe('-s 2001:db8:c::/64 -j ACCEPT');
+  });
+
   it('lets containers reach DNS and the host services of their family, neighbour discovery in IPv6, nothing else', () => {
     expect(chainRules(text[4], 'asgc-host')).toEqual([
       '-m state --state RELATED,ESTABLISHED -j ACCEPT',
@@ -244,7 +271,8 @@ describe('anti-spoofing (the raw table)', () => {
 
 describe('logging and limits', () => {
   const web = securityGroup('web', [{ protocol: 'tcp', destination: '203.0.113.0/24', ports: '443' }], { runningDefault: true });
-  const limits = { outboundConnections: { perSecond: 100, burst: 200, expirySeconds: 10 } };
+  const limit = { perSecond: 100, burst: 200, expirySeconds: 10, logging: false, dryRun: false };
+  const limits = { outboundConnections: limit };
 
   it('rate-limits new outbound connections per container and destination, after invalid and before deny networks', () => {
     const egress = chainRules(compileText(cell([web], [backend], limits))[4], 'asgc-o-be-');
@@ -253,8 +281,17 @@ describe('logging and limits', () => {
     );
   });
 
+  it('in a dry run, over-limit connections are only logged, and go on through the chain (CF dry_run)', () => {
+    const text = compileText(cell([web], [backend], { outboundConnections: { ...limit, dryRun: true } }))[4];
+    expect(chainRules(text, 'asgc-o-be-')[2]).toMatch(/ -j asgc-q-be-\S+$/);
+    expect(chainRules(text, 'asgc-q-be-')).toEqual(['-m limit --limit 1/sec --limit-burst 1 -j LOG --log-prefix "DENY_ORL_be "']);
+    const { config } = ingestConfig({ outbound_connections: { rate_per_sec: 100, burst: 1000, dry_run: true } }, 'c.json');
+    // CF derives the expiry from the bucket: ceil(burst / rate) seconds.
+    expect(config.outboundConnections).toEqual({ perSecond: 100, burst: 1000, expirySeconds: 10, logging: false, dryRun: true });
+  });
+
   it('with ASG logging, over-limit connections are logged (rate-limited) before the reject', () => {
-    const text = compileText(cell([web], [backend], { ...limits, asgLogging: true }))[6];
+    const text = compileText(cell([web], [backend], { outboundConnections: { ...limit, logging: true } }))[6];
     expect(chainRules(text, 'asgc-o-be-')[2]).toMatch(/ -g asgc-q-be-/);
     expect(chainRules(text, 'asgc-q-be-')).toEqual([
       '-m limit --limit 1/sec --limit-burst 1 -j LOG --log-prefix "DENY_ORL_be "',

@@ -123,7 +123,7 @@ describe('container metadata', () => {
     expect(containers[0]?.ports).toEqual([8080, 2222]);
   });
 
-  it('refuses bad addresses, duplicates, missing addresses and a handle that differs from its key', () => {
+  it('refuses bad addresses, missing addresses and a handle that differs from its key; reports a shared address and keeps both', () => {
     const document = {
       ...entry('a', { ip: '10.255.0.02' }),
       ...entry('b', { ip: '10.255.0.9' }),
@@ -132,14 +132,33 @@ describe('container metadata', () => {
       e: { handle: 'f', ip: '10.255.0.5' },
       ...entry('g', { ipv6: 'fe80::1%eth0' }),
     };
-    const text = ingestContainers(document, 'c.json').errors.map(formatInputError);
-    expect(text).toEqual([
+    const ingested = ingestContainers(document, 'c.json');
+    // A stale entry left by a failed delete shares its address with a new one: VPA enforces both.
+    expect(ingested.containers.map((container) => container.handle)).toEqual(['b', 'c']);
+    expect(ingested.warnings.map(formatInputError)).toEqual([
+      "c.json: /c/ip: address 10.255.0.9 is also container b's (a stale entry?): both are enforced, the first by handle decides its traffic",
+    ]);
+    expect(ingested.errors.map(formatInputError)).toEqual([
       'c.json: /a/ip: destination octets cannot contain leading zeros: "10.255.0.02"',
-      'c.json: /c/ip: address 10.255.0.9 is already used by container b',
       'c.json: /d: has neither "ip" nor "ipv6": a container needs an address in at least one family',
       'c.json: /e/handle: handle "f" differs from its key "e"',
       'c.json: /g/ipv6: "fe80::1%eth0" carries a zone identifier, which an iptables rule cannot express',
     ]);
+  });
+
+  it("reads a container's log_config (Diego's, a JSON string), and reports one it cannot read without stopping", () => {
+    const logConfig = JSON.stringify({ guid: 'app-1', index: 2, source_name: 'CELL', tags: { space_name: 'dev', n: 1 } });
+    const ingested = ingestContainers(
+      {
+        a: { handle: 'a', ip: '10.0.0.1', metadata: { log_config: logConfig } },
+        b: { handle: 'b', ip: '10.0.0.2', metadata: { log_config: '{not json' } },
+      },
+      'c.json',
+    );
+    expect(ingested.containers[0]?.logConfig).toEqual({ guid: 'app-1', index: 2, sourceName: 'CELL', tags: { space_name: 'dev' } });
+    expect(ingested.containers[1]?.logConfig).toBeUndefined();
+    expect(ingested.warnings.map((warning) => warning.pointer)).toEqual(['/b/metadata/log_config']);
+    expect(ingested.errors).toEqual([]);
   });
 
   it('refuses control characters in handles', () => {

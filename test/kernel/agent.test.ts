@@ -104,6 +104,7 @@ class Cell {
       containersFile: join(this.directory, 'containers.json'),
       asgcConfigFile: join(this.directory, 'config.json'),
       intervalMs: 300,
+      asgIntervalMs: 300,
       resyncIntervalMs: 60_000,
       jitter: 0,
       backoffMs: 100,
