@@ -130,6 +130,21 @@ async function http(agent: Agent, method: string, path: string): Promise<{ statu
   return { status: response.status, body: await response.text() };
 }
 
+/** Another process holding an flock on `file` (a minute at most), once it holds it. */
+async function holdLock(file: string): Promise<ChildProcess> {
+  const holder = spawn(
+    'python3',
+    [
+      '-c',
+      'import fcntl,sys,time; f=open(sys.argv[1],"w"); fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)',
+      file,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise((resolve) => holder.stdout?.once('data', resolve));
+  return holder;
+}
+
 const healthy = (agent: Agent) => async () => (await http(agent, 'GET', '/healthz')).status === 200;
 const degraded = (agent: Agent) => async () => (await http(agent, 'GET', '/healthz')).status === 503;
 
@@ -433,16 +448,7 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
     try {
       await eventually(healthy(agent));
       const before = await cell.live(4, 'legacy');
-      holder = spawn(
-        'python3',
-        [
-          '-c',
-          'import fcntl,sys,time; f=open(sys.argv[1],"w"); fcntl.flock(f, fcntl.LOCK_EX); print("locked", flush=True); time.sleep(60)',
-          lockFile,
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      await new Promise((resolve) => holder?.stdout?.once('data', resolve));
+      holder = await holdLock(lockFile);
       const path = join(cell.expectedDirectory, 'config.json');
       await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
       await cp(path, join(cell.directory, 'config.json'));
@@ -452,6 +458,35 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       expect(await cell.live(4, 'legacy')).toBe(before);
       holder.kill();
       await eventually(async () => (await cell.live(4, 'legacy')).includes('169.254.0.0/17'));
+      await eventually(healthy(agent));
+    } finally {
+      holder?.kill();
+      await agent.close();
+      await cell.destroy();
+    }
+  }, 60_000);
+
+  it("the CNI's iptables lock file held by another process (VPA's iptables_lock_file, nf_tables)", async () => {
+    const cell = new Cell();
+    await cell.create('deny-networks');
+    const lockFile = join(cell.directory, 'iptables.lock');
+    const agent = await Agent.start(cell.settings('nft', { lockFile }), { log: new MemoryLogger() });
+    let holder: ChildProcess | undefined;
+    try {
+      await eventually(healthy(agent));
+      const before = { 4: await cell.live(4), 6: await cell.live(6) };
+      holder = await holdLock(lockFile);
+      const path = join(cell.expectedDirectory, 'config.json');
+      await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
+      await cp(path, join(cell.directory, 'config.json'));
+      const force = await http(agent, 'POST', '/force-sync');
+      expect(force.status).toBe(503);
+      expect(JSON.parse(force.body).problems).toContainEqual(
+        expect.objectContaining({ kind: 'lock', family: 4, message: expect.stringContaining(`the iptables lock ${lockFile}`) }),
+      );
+      expect({ 4: await cell.live(4), 6: await cell.live(6) }).toEqual(before);
+      holder.kill();
+      await eventually(async () => (await cell.live(4)).includes('169.254.0.0/17'));
       await eventually(healthy(agent));
     } finally {
       holder?.kill();
