@@ -1,6 +1,6 @@
 // Wiring the agent from its settings: source, dataplane, syncer, loop, HTTP endpoint. The
 // process edge (signals, exit) stays in the CLI command.
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { defaultRunner, type Runner } from '../exec/process.js';
 import type { Backend } from '../iptables/backend.js';
@@ -83,12 +83,18 @@ function portOf(server: Server | undefined): number | undefined {
 }
 
 async function startVpaServers(
-  vpa: VpaMode,
+  settings: AgentSettings & { readonly vpa: VpaMode },
   loop: AgentLoop,
   syncer: Syncer,
   log: Logger,
 ): Promise<{ readonly force?: Server; readonly debug?: Server }> {
-  const endpoints = new VpaEndpoints(loop, syncer, log, vpa.enableAsgSyncing);
+  const { vpa } = settings;
+  const metadataChangedAt = () =>
+    stat(settings.containersFile).then(
+      (status) => status.mtimeMs,
+      () => undefined,
+    );
+  const endpoints = new VpaEndpoints(loop, syncer, log, vpa.enableAsgSyncing, metadataChangedAt);
   const force = vpa.forceListen && (await startForceServer(endpoints, vpa.forceListen.host, vpa.forceListen.port));
   const debug = vpa.debugListen && (await startDebugServer(endpoints, loop, vpa.debugListen.host, vpa.debugListen.port));
   return { ...(force && { force }), ...(debug && { debug }) };
@@ -117,10 +123,11 @@ export class Agent {
     const loop = new AgentLoop(syncer, loopOptions(settings, environment.log));
     const server =
       settings.listen === undefined ? undefined : await startHttp(loop, metrics, settings.listen.host, settings.listen.port);
-    const vpaServers = settings.vpa === undefined ? {} : await startVpaServers(settings.vpa, loop, syncer, environment.log);
+    const vpaServers =
+      settings.vpa === undefined ? {} : await startVpaServers({ ...settings, vpa: settings.vpa }, loop, syncer, environment.log);
     const agent = new Agent(settings, syncer, loop, metrics, dataplane, server, vpaServers, close, environment);
     environment.log.log('info', 'agent.started', {
-      source: source.description,
+      policy: source.description,
       backend: dataplane.backend,
       families: settings.families,
       ...(settings.netns !== undefined && { netns: settings.netns }),

@@ -31,7 +31,22 @@ export class VpaEndpoints {
     private readonly syncer: Syncer,
     private readonly log: Logger,
     private readonly enableAsgSyncing: boolean,
+    /** When the container metadata last changed (epoch ms), if it can be known. */
+    private readonly metadataChangedAt: () => Promise<number | undefined> = async () => undefined,
   ) {}
+
+  /**
+   * The CNI asks for a container's rules right after its poll-cycle call, whose cycle read the
+   * metadata that names it: when the last cycle started after the metadata last changed and
+   * brought the container's rules in line, they are live, and no second cycle is run.
+   */
+  private async alreadyLive(handle: string): Promise<boolean> {
+    const last = this.loop.lastReport;
+    if (last === undefined || last.status === 'failed' || !last.containers.includes(handle) || last.held.includes(handle))
+      return false;
+    const changedAt = await this.metadataChangedAt();
+    return changedAt !== undefined && changedAt < last.startedAt;
+  }
 
   /** GET /force-policy-poll-cycle: a cycle (the c2c policies, and whatever else changed). */
   async pollCycle(): Promise<Answer> {
@@ -43,6 +58,7 @@ export class VpaEndpoints {
   async asgsForContainer(handle: string | null): Promise<Answer> {
     const refused = this.refuse(handle);
     if (refused !== undefined) return refused;
+    if (await this.alreadyLive(handle as string)) return text(200, `updated container ${handle}`);
     const report = await this.loop.requestSync({ force: false });
     const why = failure(report);
     if (why !== undefined) return text(500, `failed to update asgs for container ${handle}: ${why}`);

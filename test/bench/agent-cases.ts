@@ -172,7 +172,8 @@ async function replace(path: string, text: string): Promise<void> {
 }
 
 /** The kernel's cost of replacing one chain of the cell (its rules as they are) in one family. */
-async function oneChainRestoreMs(namespace: string, backend: Backend, family: Family): Promise<number> {
+/** The kernel's own cost of rewriting one ASG chain of the family (restore --noflush). */
+export async function oneChainRestoreMs(namespace: string, backend: Backend, family: Family): Promise<number> {
   const saved = await runProcess(inNamespace(namespace, [tools(backend, family).save, '-t', 'filter']));
   const chain = /^:(asgc-r-\S+)/m.exec(saved.stdout)?.[1] as string;
   const rules = saved.stdout.split('\n').filter((line) => line.startsWith(`-A ${chain} `));

@@ -8,6 +8,7 @@ import { runProcess } from '../../src/exec/process.js';
 import { agentBenchmark } from './agent-cases.js';
 import { checkBenchmark } from './check-cases.js';
 import { applyBenchmark } from './apply-cases.js';
+import { vpaBenchmark } from './vpa-cases.js';
 import { generateCell, type RuleShape } from './cell-generator.js';
 import { fmt, median } from './stats.js';
 
@@ -105,4 +106,7 @@ if (which === 'all' || which === 'agent') {
     'nft',
     'legacy',
   ]);
+}
+if (which === 'all' || which === 'vpa') {
+  await vpaBenchmark(CONTAINERS, Number(process.env.BENCH_VPA_RUNS ?? 5), ['nft', 'legacy']);
 }

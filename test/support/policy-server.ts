@@ -48,6 +48,8 @@ export class FakePolicyServer {
         ca: this.certificates.ca,
         requestCert: true,
         rejectUnauthorized: true,
+        // A cell asks for all its spaces in one URL, as VPA does: Go's server takes 1 MB of headers.
+        maxHeaderSize: 1 << 20,
       },
       (request, response) => void this.handle(request, response),
     );
