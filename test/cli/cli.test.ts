@@ -195,6 +195,29 @@ describe('asgc golden', () => {
   });
 });
 
+describe('asgc agent --vpa-config', () => {
+  it('refuses a bad vxlan-policy-agent.json with the file, the pointer and the reason, and starts nothing', async () => {
+    const rendered = JSON.parse(await readFile('test/fixtures/vpa/vxlan-policy-agent.json', 'utf8')) as Record<string, unknown>;
+    const file = join(work, 'vxlan-policy-agent.json');
+    await writeFile(file, JSON.stringify({ ...rendered, poll_interval: 'five', pol_interval: 5 }));
+    const bad = await asgc('agent', '--vpa-config', file, '--once');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.split('\n').filter(Boolean)).toEqual([
+      `${file}: /pol_interval: unknown field`,
+      `${file}: /poll_interval: must be an integer, not "five"`,
+    ]);
+    // The job's own file, where its certificates are not: each missing one named.
+    await writeFile(file, JSON.stringify(rendered));
+    const missing = await asgc('agent', '--vpa-config', file, '--once');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      `${file}: /ca_cert_file: no such file: /var/vcap/jobs/vxlan-policy-agent/config/certs/ca.crt`,
+    );
+    const absent = await asgc('agent', '--vpa-config', join(work, 'nothing.json'), '--once');
+    expect(absent).toMatchObject({ code: 1, stderr: expect.stringMatching(/nothing\.json: cannot be read: ENOENT/) });
+  });
+});
+
 describe('bin/asgc launcher', () => {
   it('runs the built CLI with its exit code', async () => {
     const exec = promisify(execFile);

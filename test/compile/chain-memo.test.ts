@@ -37,7 +37,11 @@ const CONFIGS: readonly AsgcConfig[] = [
   DEFAULT_CONFIG,
   // Every destination (the generated rules have one per family) as an ipset: sets come back with kept chains.
   { ...DEFAULT_CONFIG, ipsetMinDestinations: 1 },
-  { ...DEFAULT_CONFIG, asgLogging: true, c2cLogging: true, outboundConnections: { perSecond: 10, burst: 20, expirySeconds: 10, logging: true, dryRun: false },
+  {
+    ...DEFAULT_CONFIG,
+    asgLogging: true,
+    c2cLogging: true,
+    outboundConnections: { perSecond: 10, burst: 20, expirySeconds: 10, logging: true, dryRun: false },
   },
   {
     ...DEFAULT_CONFIG,

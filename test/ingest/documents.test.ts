@@ -155,7 +155,12 @@ describe('container metadata', () => {
       },
       'c.json',
     );
-    expect(ingested.containers[0]?.logConfig).toEqual({ guid: 'app-1', index: 2, sourceName: 'CELL', tags: { space_name: 'dev' } });
+    expect(ingested.containers[0]?.logConfig).toEqual({
+      guid: 'app-1',
+      index: 2,
+      sourceName: 'CELL',
+      tags: { space_name: 'dev' },
+    });
     expect(ingested.containers[1]?.logConfig).toBeUndefined();
     expect(ingested.warnings.map((warning) => warning.pointer)).toEqual(['/b/metadata/log_config']);
     expect(ingested.errors).toEqual([]);
