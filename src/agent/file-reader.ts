@@ -6,6 +6,7 @@
 // copy of the bytes: a many-megabyte document is held once.
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
+import { decodeText } from '../ingest/text.js';
 
 /**
  * How old a file's modification time must be, when it is read, for its status to stand for
@@ -51,7 +52,12 @@ export class FileReader {
       await handle.close();
     }
     const digest = createHash('sha1').update(bytes).digest('base64');
-    const text = known?.digest === digest ? known.text : bytes.toString('utf8');
+    let text = known?.digest === digest ? known.text : undefined;
+    if (text === undefined) {
+      const decoded = decodeText(bytes);
+      if (!decoded.ok) throw new Error(decoded.error);
+      text = decoded.value;
+    }
     this.last.set(path, { status: before.status, settled: this.now() - before.modifiedMs > SETTLED_MS, digest, text });
     return text;
   }

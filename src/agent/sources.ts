@@ -146,11 +146,13 @@ export async function readMetadata(path: string, files = new FileReader()): Prom
       throw new MetadataError(`container metadata ${path} cannot be read: ${(error as Error).message}`);
     }
     const after = await stat(path).catch(() => undefined);
+    const textBytes = Buffer.byteLength(text);
     const changed =
       after === undefined ||
       after.mtimeMs !== before.mtimeMs ||
       after.size !== before.size ||
-      Buffer.byteLength(text) !== after.size;
+      // The text lacks the 3 bytes of a leading BOM, when the file has one.
+      (textBytes !== after.size && textBytes + 3 !== after.size);
     if (changed) {
       if (attempt < 3) continue;
       throw new MetadataError(`container metadata ${path} kept changing while it was read`);

@@ -1,12 +1,12 @@
 // asgc agent: the sidecar. Every setting is a key of the --config file and a flag.
 import { type Command, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
 import { Agent } from '../agent/agent.js';
 import { JsonLogger, type Level } from '../agent/logger.js';
 import { agentSettings, type AgentSettings, type RawAgentSettings } from '../agent/settings.js';
 import { type VpaSettings, vpaSettings } from '../agent/vpa-config.js';
 import { interfaceAddresses } from '../exec/interfaces.js';
+import { readTextFile } from '../exec/text-file.js';
 import { existsSync } from 'node:fs';
 import { formatInputError } from '../ingest/input-error.js';
 import { parseJson } from '../ingest/json.js';
@@ -91,13 +91,9 @@ export function toRaw(flags: AgentFlags): RawAgentSettings {
 const CNI_CONFLIST = '/var/vcap/jobs/silk-cni/config/cni/cni-wrapper-plugin.conflist';
 
 async function readJson(file: string): Promise<{ document?: unknown; error?: string }> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    return { error: `${file}: cannot be read: ${(error as Error).message}` };
-  }
-  const parsed = parseJson(text, file);
+  const text = await readTextFile(file);
+  if (!text.ok) return { error: formatInputError({ file, pointer: '', message: text.error.message }) };
+  const parsed = parseJson(text.value, file);
   return parsed.ok ? { document: parsed.value } : { error: formatInputError(parsed.error) };
 }
 
@@ -132,7 +128,8 @@ async function loadVpa(
   return result.ok ? { vpa: result.value, errors: [] } : { errors: result.error.map(formatInputError) };
 }
 
-async function loadSettings(flags: AgentFlags): Promise<{ settings?: AgentSettings; notes: string[]; errors: string[] }> {
+/** The agent's settings from its files and flags, as `asgc agent` starts with them. */
+export async function loadSettings(flags: AgentFlags): Promise<{ settings?: AgentSettings; notes: string[]; errors: string[] }> {
   let document: Record<string, unknown> | undefined;
   if (flags.config !== undefined) {
     const read = await readJson(flags.config);

@@ -1,7 +1,8 @@
 // asgc check: "can this container reach X?" answered from the rules themselves: compiled from a
 // scenario, or read from a live iptables-save dump.
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
+import { readTextFile } from '../exec/text-file.js';
+import { oneLine } from '../ingest/input-error.js';
 import { type Decision, Evaluator, type RulePlace } from '../check/evaluate.js';
 import { describePolicy, policyOf } from '../check/explain.js';
 import { type CheckPacket, type CheckProtocol, type CheckQuestion, packetFor } from '../check/query.js';
@@ -43,13 +44,9 @@ interface CheckOptions extends DocumentOptions {
 
 /** `ipset save` output as the evaluator's sets; sets it cannot model are left out, with a note. */
 async function readSavedSets(file: string): Promise<Result<{ sets: IpSet[]; notes: string[] }, string>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    return fail(`cannot be read: ${(error as Error).message}`);
-  }
-  const parsed = parseSetSave(text);
+  const text = await readTextFile(file);
+  if (!text.ok) return fail(text.error.message);
+  const parsed = parseSetSave(text.value);
   if (!parsed.ok) return parsed;
   const sets: IpSet[] = [];
   const notes: string[] = [];
@@ -212,14 +209,12 @@ export function addCheckCommand(program: Command, context: CommandContext): void
       let ruleset: Ruleset;
       let sets: IpSet[] | undefined;
       if (options.saved !== undefined) {
-        let text: string;
-        try {
-          text = await readFile(options.saved, 'utf8');
-        } catch (error) {
-          io.stderr(`${options.saved}: cannot be read: ${(error as Error).message}\n`);
+        const text = await readTextFile(options.saved);
+        if (!text.ok) {
+          io.stderr(`${oneLine(options.saved)}: ${text.error.message}\n`);
           return setExit(EXIT.invalid);
         }
-        const read = rulesetFromSaveText(text, packet.family, options.saved);
+        const read = rulesetFromSaveText(text.value, packet.family, options.saved);
         if (!read.ok) {
           io.stderr(read.error.map((line) => `${line}\n`).join(''));
           return setExit(EXIT.invalid);
@@ -229,7 +224,7 @@ export function addCheckCommand(program: Command, context: CommandContext): void
         if (options.savedSets !== undefined) {
           const loaded = await readSavedSets(options.savedSets);
           if (!loaded.ok) {
-            io.stderr(`${options.savedSets}: ${loaded.error}\n`);
+            io.stderr(`${oneLine(options.savedSets)}: ${oneLine(loaded.error)}\n`);
             return setExit(EXIT.invalid);
           }
           for (const note of loaded.value.notes) io.stderr(`asgc check: note: ${note}\n`);

@@ -1,6 +1,5 @@
-// diff and apply: compare with (and change) the live tables, or a saved iptables-save file.
+// diff, apply and uninstall: compare with (and change) the live tables, or a saved iptables-save file.
 import { type Command, CommanderError, Option } from 'commander';
-import { readFile } from 'node:fs/promises';
 import { describePlan } from '../diff/describe.js';
 import { isEmptyPlan, type Plan, planChanges } from '../diff/plan.js';
 import { renderPlanScripts } from '../diff/script.js';
@@ -8,13 +7,17 @@ import type { SetPlan } from '../diff/sets.js';
 import { DataplaneError } from '../exec/dataplane-error.js';
 import type { Backend } from '../iptables/backend.js';
 import { detectBackend } from '../iptables/dataplane.js';
-import { parseSaveText, savedTables } from '../iptables/save-file.js';
-import { applyFamily, hostDataplane, planFamily, planFamilySets } from '../reconcile/apply.js';
+import { readTextFile } from '../exec/text-file.js';
+import { formatSaveErrors, parseSaveText, savedTables } from '../iptables/save-file.js';
+import { oneLine } from '../ingest/input-error.js';
+import { type Result, fail, ok } from '../model/result.js';
+import { applyFamily, hostDataplane, planFamily, planFamilySets, planUninstall, uninstallFamily } from '../reconcile/apply.js';
 import type { HostDataplane } from '../reconcile/family.js';
 import { describeSetOutcome } from '../reconcile/sets.js';
 import { textRuleset } from '../render/save-text.js';
 import type { Family } from '../model/address.js';
 import { FAMILIES } from '../model/address.js';
+import { DEFAULT_CONFIG } from '../model/cell.js';
 import type { CompiledScenario } from '../scenario/pipeline.js';
 import {
   type CommandContext,
@@ -47,12 +50,21 @@ async function dataplaneFor(options: LiveOptions): Promise<HostDataplane & { bac
   return { ...hostDataplane(backend, options.netns === undefined ? {} : { namespace: options.netns }), backend };
 }
 
-async function plansAgainstSavedFile(file: string, family: Family, scenario: CompiledScenario): Promise<Plan[]> {
-  const parsed = parseSaveText(await readFile(file, 'utf8'));
-  if (!parsed.ok) throw new DataplaneError(parsed.error.map((error) => `${file}:${error.line}: ${error.message}`).join('\n'));
+/** A saved file that cannot be read or parsed is bad input (exit 1), as for `check --saved`. */
+async function plansAgainstSavedFile(
+  file: string,
+  family: Family,
+  scenario: CompiledScenario,
+): Promise<Result<Plan[], string[]>> {
+  const text = await readTextFile(file);
+  if (!text.ok) return fail([`${oneLine(file)}: ${text.error.message}`]);
+  const parsed = parseSaveText(text.value);
+  if (!parsed.ok) return fail(formatSaveErrors(file, parsed.error));
   const live = savedTables(parsed.value);
-  return textRuleset(scenario.cell[family]).tables.map((table) =>
-    planChanges(family, table, live.get(table.name), { prefix: scenario.config.chainPrefix }),
+  return ok(
+    textRuleset(scenario.cell[family]).tables.map((table) =>
+      planChanges(family, table, live.get(table.name), { prefix: scenario.config.chainPrefix }),
+    ),
   );
 }
 
@@ -105,7 +117,12 @@ export function addLiveCommands(program: Command, context: CommandContext): void
     const setPlans: SetPlan[] = [];
     try {
       if (options.saved !== undefined) {
-        plans.push(...(await plansAgainstSavedFile(options.saved, options.family as Family, scenario)));
+        const saved = await plansAgainstSavedFile(options.saved, options.family as Family, scenario);
+        if (!saved.ok) {
+          io.stderr(saved.error.map((line) => `${line}\n`).join(''));
+          return setExit(EXIT.invalid);
+        }
+        plans.push(...saved.value);
       } else {
         const dataplane = await dataplaneFor(options);
         for (const family of families) {
@@ -172,5 +189,55 @@ export function addLiveCommands(program: Command, context: CommandContext): void
         }
       }
       setExit(failed ? EXIT.dataplane : EXIT.ok);
+    });
+
+  program
+    .command('uninstall')
+    .description(
+      'remove every chain, hook and ipset asgc owns (by its prefix) and nothing else, one transaction per table and family',
+    )
+    .addOption(new Option('--family <4|6>', 'only this family (default: both)').argParser(parseFamily))
+    .option('--netns <name>', 'work on the tables of this network namespace')
+    .addOption(
+      new Option('--backend <nft|legacy>', 'iptables backend (default: the one the rules live in)').argParser(parseBackend),
+    )
+    .option('--prefix <prefix>', 'the chain and ipset prefix asgc was configured with', DEFAULT_CONFIG.chainPrefix)
+    .option('--dry-run', 'only show what would be removed: exit 0 when nothing, 3 when something')
+    .action(async (options: Omit<LiveOptions, keyof DocumentOptions> & { prefix: string; dryRun?: boolean }) => {
+      if (options.prefix === '') throw new CommanderError(EXIT.usage, 'asgc.usage', 'error: --prefix must not be empty');
+      const dataplane = await dataplaneFor(options).catch((error: unknown) => {
+        io.stderr(`asgc: ${(error as Error).message}\n`);
+        return undefined;
+      });
+      if (dataplane === undefined) return setExit(EXIT.dataplane);
+      const ownership = { prefix: options.prefix };
+      let failed = false;
+      let pending = false;
+      for (const family of options.family === undefined ? FAMILIES : [options.family]) {
+        try {
+          if (options.dryRun) {
+            const plan = await planUninstall(dataplane, family, ownership);
+            const changes = plan.plans.filter((one) => !isEmptyPlan(one));
+            if (plan.sets.length > 0) io.stdout(`ipsets: destroy ${plan.sets.join(' ')}\n`);
+            io.stdout(changes.length === 0 ? `IPv${family}: nothing of asgc's\n` : changes.map(describePlan).join(''));
+            pending ||= changes.length > 0 || plan.sets.length > 0;
+            continue;
+          }
+          const outcome = await uninstallFamily(dataplane, family, ownership);
+          if (outcome.destroyed.length > 0) io.stdout(`ipsets: destroyed ${outcome.destroyed.join(' ')}\n`);
+          if (outcome.inUse.length > 0)
+            io.stderr(`asgc: IPv${family}: ipsets left, a rule outside asgc's chains names them: ${outcome.inUse.join(' ')}\n`);
+          io.stdout(
+            outcome.rules.scripts.length === 0
+              ? `IPv${family}: nothing of asgc's\n`
+              : `IPv${family}: removed in ${outcome.rules.scripts.length} transaction(s) on ${dataplane.backend}, verified\n${outcome.rules.plans.map(describePlan).join('')}`,
+          );
+        } catch (error) {
+          if (!(error instanceof DataplaneError)) throw error;
+          failed = true;
+          io.stderr(`asgc: IPv${family}: ${error.message}\n`);
+        }
+      }
+      setExit(failed ? EXIT.dataplane : pending ? EXIT.pending : EXIT.ok);
     });
 }

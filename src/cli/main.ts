@@ -45,3 +45,19 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     return EXIT.invalid;
   }
 }
+
+/** The process around run(): what bin/asgc and the single executable start. */
+export function main(): void {
+  // A closed pipe (asgc diff | head) ends the output quietly, as for any Unix tool.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+  run(process.argv).then(
+    (code) => void (process.exitCode = code),
+    (error: unknown) => {
+      process.stderr.write(`asgc: internal error: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = EXIT.invalid;
+    },
+  );
+}

@@ -1,6 +1,7 @@
 // iptables-save / ip6tables-save text <-> lines, losslessly: every line is kept as written
 // (comments, counters, rule text), so rendering a parsed file gives back the same bytes.
 // Rules are read into the IR separately and only where needed (see rule-parse.ts).
+import { oneLine } from '../ingest/input-error.js';
 import { type Result, fail, ok } from '../model/result.js';
 import { BUILTIN_CHAINS } from '../ir/ruleset.js';
 import type { TextTable } from '../ir/text-table.js';
@@ -31,6 +32,11 @@ const INCOMPATIBLE = /^# Table `(\S+)' is incompatible/;
 
 function excerpt(text: string): string {
   return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+}
+
+/** One line per error, the file and line first; what the line quotes is escaped onto that one line. */
+export function formatSaveErrors(file: string, errors: readonly SaveParseError[]): string[] {
+  return errors.map((error) => `${oneLine(file)}:${error.line}: ${oneLine(error.message)}`);
 }
 
 export function parseSaveText(text: string): Result<SaveFile, SaveParseError[]> {

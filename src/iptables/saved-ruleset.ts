@@ -4,11 +4,11 @@ import type { Chain, Policy, Ruleset } from '../ir/ruleset.js';
 import type { Family } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
 import { parseRuleSpec } from './rule-parse.js';
-import { parseSaveText, savedTables } from './save-file.js';
+import { formatSaveErrors, parseSaveText, savedTables } from './save-file.js';
 
 export function rulesetFromSaveText(text: string, family: Family, file: string): Result<Ruleset, string[]> {
   const parsed = parseSaveText(text);
-  if (!parsed.ok) return fail(parsed.error.map((error) => `${file}:${error.line}: ${error.message}`));
+  if (!parsed.ok) return fail(formatSaveErrors(file, parsed.error));
   const tables = [...savedTables(parsed.value).values()].map((table) => {
     const isUserChain = (name: string) => table.chains.has(name) && table.chains.get(name)?.policy === '-';
     const chains: Chain[] = [...table.chains.values()].map((chain) => ({

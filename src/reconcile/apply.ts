@@ -2,6 +2,7 @@
 // state read whole first, and what is written read back before returning.
 import type { Ownership, Plan } from '../diff/plan.js';
 import { planSets, type SetPlan } from '../diff/sets.js';
+import type { Family } from '../model/address.js';
 import type { Ruleset } from '../ir/ruleset.js';
 import { parseSetSave } from '../ipset/script.js';
 import { type Backend } from '../iptables/backend.js';
@@ -39,4 +40,48 @@ export async function planFamilySets(host: HostDataplane, desired: Ruleset, owne
   const parsed = parseSetSave(await host.sets.save());
   if (!parsed.ok) throw new LiveStateError(parsed.error);
   return planSets(desired.family, ownership.prefix, wanted, parsed.value);
+}
+
+/** What asgc would leave of a family: no table, no set (uninstall's desired state). */
+function nothing(family: Family): Ruleset {
+  return { family, tables: [], sets: [] };
+}
+
+/** asgc's ipsets of the family, found by prefix. */
+async function ownedSets(host: HostDataplane, family: Family, ownership: Ownership): Promise<readonly string[]> {
+  if (host.sets === undefined) return [];
+  const parsed = parseSetSave(await host.sets.save());
+  if (!parsed.ok) throw new LiveStateError(parsed.error);
+  return planSets(family, ownership.prefix, [], parsed.value).unwanted;
+}
+
+export interface UninstallPlan {
+  readonly plans: readonly Plan[];
+  readonly sets: readonly string[];
+}
+
+/** What uninstallFamily would remove. */
+export async function planUninstall(host: HostDataplane, family: Family, ownership: Ownership): Promise<UninstallPlan> {
+  return { plans: await planFamily(host, nothing(family), ownership), sets: await ownedSets(host, family, ownership) };
+}
+
+/**
+ * Remove every chain, hook and ipset of the family carrying asgc's prefix, one transaction per
+ * table, read back; foreign rules and sets stay. A set some foreign rule still names is left,
+ * and reported as in use.
+ */
+export async function uninstallFamily(
+  host: HostDataplane,
+  family: Family,
+  ownership: Ownership,
+): Promise<{ rules: FamilyOutcome; destroyed: readonly string[]; inUse: readonly string[] }> {
+  const rules = await applyFamily(host, nothing(family), ownership);
+  const destroyed = [...(rules.sets?.destroyed ?? [])];
+  const inUse: string[] = [];
+  for (const name of await ownedSets(host, family, ownership)) {
+    const outcome = await (host.sets as NonNullable<HostDataplane['sets']>).destroy(name);
+    if (outcome === 'destroyed') destroyed.push(name);
+    else if (outcome === 'in use') inUse.push(name);
+  }
+  return { rules, destroyed, inUse };
 }

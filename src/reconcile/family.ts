@@ -129,7 +129,12 @@ export class FamilyReconciler {
   /** The plan from the live state (read whole) to `desired`, per table; nothing is written. */
   async plan(desired: TextRuleset): Promise<Plan[]> {
     const plans: Plan[] = [];
-    for (const table of desired.tables) {
+    // As sync does: an owned table found live but no longer wanted is planned empty.
+    const wanted = new Set(desired.tables.map((table) => table.name));
+    const unwanted: TextTable[] = [];
+    for (const name of OWNED_TABLES)
+      if (!wanted.has(name) && (await this.host.tables.hasTable(this.family, name))) unwanted.push(emptyTable(name));
+    for (const table of [...desired.tables, ...unwanted]) {
       const live = this.table(table.name);
       await live.readFull(table, this.activity());
       plans.push(live.plan(table, true));

@@ -1,6 +1,6 @@
 // The file-system edge: a scenario directory (or explicit paths) -> the documents' texts.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readTextFile } from '../exec/text-file.js';
 import type { ScenarioTexts, SourceText } from '../ingest/cell.js';
 import type { InputError } from '../ingest/input-error.js';
 import { type Result, fail, ok } from '../model/result.js';
@@ -24,14 +24,10 @@ export interface ScenarioLocation {
 }
 
 async function readSource(path: string, mustExist: boolean): Promise<Result<SourceText | undefined, InputError>> {
-  try {
-    return ok({ file: path, text: await readFile(path, 'utf8') });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && !mustExist) return ok(undefined);
-    const reason = code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    return fail({ file: path, pointer: '', message: `cannot be read: ${reason}` });
-  }
+  const text = await readTextFile(path);
+  if (text.ok) return ok({ file: path, text: text.value });
+  if (text.error.missing && !mustExist) return ok(undefined);
+  return fail({ file: path, pointer: '', message: text.error.message });
 }
 
 export async function readScenario(location: ScenarioLocation): Promise<Result<ScenarioTexts, InputError[]>> {

@@ -1,7 +1,7 @@
 // ingest -> compile -> render for one scenario, as pure functions of the documents' texts.
 import { compileCell, type CompileError, type CompiledCell } from '../compile/compile.js';
 import { ingestScenario, type ScenarioTexts } from '../ingest/cell.js';
-import { formatInputError, type InputError } from '../ingest/input-error.js';
+import { formatInputError, type InputError, oneLine } from '../ingest/input-error.js';
 import { type Family, FAMILIES } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
 import type { AsgcConfig, CellPolicy } from '../model/cell.js';
@@ -51,7 +51,7 @@ export function renderCell(cell: CompiledCell): Record<Family, string> {
 export function describeProblem(problem: ScenarioProblem): string[] {
   return problem.kind === 'input'
     ? problem.errors.map(formatInputError)
-    : problem.errors.map((error) => `asgc: ${error.message}`);
+    : problem.errors.map((error) => `asgc: ${oneLine(error.message)}`);
 }
 
 export const RULES_FILE: Record<Family, string> = { 4: 'iptables.rules', 6: 'ip6tables.rules' };

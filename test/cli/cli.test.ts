@@ -214,7 +214,7 @@ describe('asgc agent --vpa-config', () => {
       `${file}: /ca_cert_file: no such file: /var/vcap/jobs/vxlan-policy-agent/config/certs/ca.crt`,
     );
     const absent = await asgc('agent', '--vpa-config', join(work, 'nothing.json'), '--once');
-    expect(absent).toMatchObject({ code: 1, stderr: expect.stringMatching(/nothing\.json: cannot be read: ENOENT/) });
+    expect(absent).toMatchObject({ code: 1, stderr: expect.stringMatching(/nothing\.json: cannot be read: no such file\n$/) });
   });
 });
 

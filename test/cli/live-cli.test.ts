@@ -57,12 +57,13 @@ describe('asgc diff --saved', () => {
     expect(result.stdout).toContain('\n-X asgc-i-d2a7c4e90b1f-7zkfn3hx\n');
   });
 
-  it('needs --family with --saved, and reports unreadable saved files', async () => {
+  it('needs --family with --saved, and reports an unreadable saved file as bad input (exit 1, as check --saved)', async () => {
     expect((await asgc('diff', 'rules/dual-stack-cell', '--saved', 'golden/dual-stack-cell/iptables.rules')).code).toBe(2);
     const file = join(work, 'bad.rules');
     await writeFile(file, '*filter\n-A NOPE -j ACCEPT\n');
     const result = await asgc('diff', 'rules/dual-stack-cell', '--saved', file, '--family', '4');
-    expect(result.code).toBe(4);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
     expect(result.stderr).toContain(`${file}:2: rule for chain NOPE, which is not declared in *filter`);
     expect(result.stderr).toContain(`${file}:2: input ends inside *filter (line 1): COMMIT is missing`);
   });
