@@ -58,6 +58,13 @@ async function readSavedSets(file: string): Promise<Result<{ sets: IpSet[]; note
   return ok({ sets, notes });
 }
 
+/** A mark as policies.json writes a tag and iptables prints a mark: 1 to 8 hex digits, 0x optional. */
+function hexMark(text: string): number {
+  const digits = /^(?:0[xX])?([0-9a-fA-F]{1,8})$/.exec(text)?.[1];
+  if (digits === undefined) throw new InvalidArgumentError('must be 1 to 8 hex digits, 0x optional (e.g. 0x5e or 5e)');
+  return parseInt(digits, 16);
+}
+
 function integer(min: number, max: number) {
   return (text: string) => {
     const value = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
@@ -160,9 +167,10 @@ export function addCheckCommand(program: Command, context: CommandContext): void
     .addOption(new Option('--source-port <n>', 'source port (default 40000)').argParser(integer(1, 65535)))
     .addOption(new Option('--icmp-type <T[/C]>', 'ICMP type and code (default echo request)').argParser(icmpType))
     .addOption(
-      new Option('--mark <n>', 'the mark the packet arrives with (c2c from other cells: the source tag)').argParser(
-        integer(0, 0xffffffff),
-      ),
+      new Option(
+        '--mark <tag>',
+        'the mark the packet arrives with, in hex as policies.json and iptables write it (0x5e or 5e; c2c from other cells: the source tag)',
+      ).argParser(hexMark),
     )
     .option(
       '--in-interface <name>',

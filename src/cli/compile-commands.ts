@@ -8,7 +8,10 @@ import type { Family } from '../model/address.js';
 import { FAMILIES } from '../model/address.js';
 import { readScenario } from '../scenario/files.js';
 import { runGolden } from '../scenario/golden.js';
-import { IPSETS_FILE, renderCell, renderCellSets, RULES_FILE } from '../scenario/pipeline.js';
+import { compileScenario, IPSETS_FILE, renderCell, renderCellSets, RULES_FILE } from '../scenario/pipeline.js';
+import { reviewCells } from '../check/review.js';
+import { groupReviews, renderReview } from '../check/review-text.js';
+import { goldenSide } from './review-command.js';
 import {
   type CommandContext,
   type DocumentOptions,
@@ -26,6 +29,20 @@ const FAMILY_HEADER: Record<Family, string> = {
   6: '# asgc: ip6tables ruleset (IPv6), for ip6tables-restore',
 };
 const IPSETS_HEADER = '# asgc: the ipsets the rules name, for ipset restore (load them first)';
+
+/** What the golden diff of a scenario means for access: the review of golden (before) against rules/ (after). */
+async function goldenReview(scenarioDirectory: string, goldenDirectory: string): Promise<string> {
+  const texts = await readScenario({ directory: scenarioDirectory, required: ['containers'] });
+  const compiled = texts.ok ? compileScenario(texts.value) : undefined;
+  if (compiled === undefined || !compiled.ok) return '  (no review: the scenario does not compile)\n';
+  const before = await goldenSide(goldenDirectory, compiled.value.policy);
+  if (!before.ok) return `  (no review: ${before.error.join('; ')})\n`;
+  const review = renderReview(
+    groupReviews(reviewCells(before.value, { rulesets: compiled.value.cell, cell: compiled.value.policy })),
+    false,
+  );
+  return `review (golden -> rules):\n${review.replace(/^/gm, '  ')}`;
+}
 
 export function addCompileCommands(program: Command, { io, setExit }: CommandContext): void {
   withOptimizeOption(
@@ -116,6 +133,7 @@ export function addCompileCommands(program: Command, { io, setExit }: CommandCon
         if (outcome.status === 'differs') {
           failed = true;
           for (const diff of outcome.diffs) io.stdout(`--- ${diff.file}\n${diff.lines.join('\n')}\n`);
+          io.stdout(await goldenReview(join(options.rules, outcome.scenario), join(options.golden, outcome.scenario)));
         } else if (outcome.status === 'failed') {
           failed = true;
           io.stdout(outcome.problems.map((line) => `  ${line}\n`).join(''));

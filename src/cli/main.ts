@@ -5,6 +5,7 @@ import { addAgentCommand } from './agent-command.js';
 import { addCheckCommand } from './check-command.js';
 import { addCompileCommands } from './compile-commands.js';
 import { addLiveCommands } from './live-commands.js';
+import { addReviewCommands } from './review-command.js';
 
 export { EXIT, type Io } from './common.js';
 
@@ -24,6 +25,7 @@ export function buildProgram(context: CommandContext): Command {
   addCompileCommands(program, context);
   addLiveCommands(program, context);
   addCheckCommand(program, context);
+  addReviewCommands(program, context);
   addAgentCommand(program, context);
   return program;
 }

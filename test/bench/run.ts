@@ -9,6 +9,7 @@ import { agentBenchmark } from './agent-cases.js';
 import { checkBenchmark } from './check-cases.js';
 import { applyBenchmark } from './apply-cases.js';
 import { vpaBenchmark } from './vpa-cases.js';
+import { reviewBenchmark } from './review-cases.js';
 import { generateCell, type RuleShape } from './cell-generator.js';
 import { fmt, median } from './stats.js';
 
@@ -109,4 +110,7 @@ if (which === 'all' || which === 'agent') {
 }
 if (which === 'all' || which === 'vpa') {
   await vpaBenchmark(CONTAINERS, Number(process.env.BENCH_VPA_RUNS ?? 5), ['nft', 'legacy']);
+}
+if (which === 'all' || which === 'review') {
+  await reviewBenchmark(CONTAINERS, Number(process.env.BENCH_REVIEW_RUNS ?? 5));
 }

@@ -16,15 +16,15 @@ import {
   allowedByAsgs,
   asgWorld,
   type DenyNetworks,
-  DESTINATION_NETS,
   type Probe,
   packetOf,
   type RawGroup,
   type WorldContainer,
+  routeDestinationsOutside,
   worldTexts,
 } from '../support/asg-world.js';
 import { type BatchProbe, runBatch, startBatchServer } from '../support/batch-probes.js';
-import { kernelTestsEnabled, mustRun } from '../support/kernel.js';
+import { kernelTestsEnabled } from '../support/kernel.js';
 import { createTopology, type HostSpec, OUTSIDE, type Topology } from '../support/topology.js';
 
 const enabled = kernelTestsEnabled('check-differential');
@@ -98,29 +98,9 @@ describe.skipIf(!enabled).each(SUITES)('the evaluator agrees with the kernel ($b
 
   beforeAll(async () => {
     topology = await createTopology(HOSTS);
-    const outside = topology.namespace('outside');
-    // The outside host owns the whole destination range; the cell routes it there.
-    await mustRun(['ip', '-n', outside, 'route', 'add', 'local', DESTINATION_NETS[4], 'dev', 'lo']);
-    await mustRun(['ip', '-n', outside, '-6', 'route', 'add', 'local', DESTINATION_NETS[6], 'dev', 'lo']);
-    // IPv6 checks a reply's source against the addresses on interfaces; AnyIP ones are not.
-    await mustRun(['ip', 'netns', 'exec', outside, 'sysctl', '-qw', 'net.ipv6.ip_nonlocal_bind=1']);
-    await mustRun(['ip', '-n', topology.cell, 'route', 'add', DESTINATION_NETS[4], 'via', '203.0.113.2']);
-    await mustRun(['ip', '-n', topology.cell, '-6', 'route', 'add', DESTINATION_NETS[6], 'via', '2001:db8:e::2']);
-    // Every probe the cell rejects gets its ICMP error: no rate limit on them.
-    await mustRun([
-      'ip',
-      'netns',
-      'exec',
-      topology.cell,
-      'sysctl',
-      '-qw',
-      'net.ipv4.icmp_ratelimit=0',
-      'net.ipv6.icmp.ratelimit=0',
-      'net.ipv4.icmp_msgs_per_sec=100000',
-      'net.ipv4.icmp_msgs_burst=100000',
-    ]);
+    await routeDestinationsOutside(topology);
     const ports = Array.from({ length: 10 }, (_, i) => PORT_BASE + i);
-    server = await startBatchServer(outside, ports);
+    server = await startBatchServer(topology.namespace('outside'), ports);
     const dataplane = hostDataplane(backend, { namespace: topology.cell });
     for (const family of [4, 6] as const) await applyFamily(dataplane, world.cell[family], { prefix: 'asgc-' });
   }, 60_000);

@@ -3,6 +3,8 @@
 // documents for them, and Cloud Controller's semantics read directly (ipaddr.js for addresses,
 // nothing of asgc's): a probe is allowed iff some ASG that applies to its container allows it
 // and no deny network holds its destination.
+import { mustRun } from './kernel.js';
+import type { Topology } from './topology.js';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
 import type { Packet } from '../../src/ir/packet.js';
@@ -249,4 +251,30 @@ export function packetOf(probe: Probe): Packet {
       ? { protocol: probe.family === 4 ? 1 : 58, icmpType: probe.icmpType, icmpCode: probe.icmpCode }
       : { protocol: probe.protocol === 'tcp' ? 6 : 17, sourcePort: 40000, destinationPort: probe.port }),
   };
+}
+
+/**
+ * The probes' world on a topology: the outside host owns the whole destination range (AnyIP),
+ * the cell routes it there and answers every refused probe with its ICMP error (no rate limit).
+ */
+export async function routeDestinationsOutside(topology: Topology): Promise<void> {
+  const outside = topology.namespace('outside');
+  await mustRun(['ip', '-n', outside, 'route', 'add', 'local', DESTINATION_NETS[4], 'dev', 'lo']);
+  await mustRun(['ip', '-n', outside, '-6', 'route', 'add', 'local', DESTINATION_NETS[6], 'dev', 'lo']);
+  // IPv6 checks a reply's source against the addresses on interfaces; AnyIP ones are not.
+  await mustRun(['ip', 'netns', 'exec', outside, 'sysctl', '-qw', 'net.ipv6.ip_nonlocal_bind=1']);
+  await mustRun(['ip', '-n', topology.cell, 'route', 'add', DESTINATION_NETS[4], 'via', '203.0.113.2']);
+  await mustRun(['ip', '-n', topology.cell, '-6', 'route', 'add', DESTINATION_NETS[6], 'via', '2001:db8:e::2']);
+  await mustRun([
+    'ip',
+    'netns',
+    'exec',
+    topology.cell,
+    'sysctl',
+    '-qw',
+    'net.ipv4.icmp_ratelimit=0',
+    'net.ipv6.icmp.ratelimit=0',
+    'net.ipv4.icmp_msgs_per_sec=100000',
+    'net.ipv4.icmp_msgs_burst=100000',
+  ]);
 }
