@@ -3,7 +3,8 @@
 import { type Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
 import { accessOf, type ContextReview, decideContext, DIRECTIONS, reviewCells, type ReviewSide } from '../check/review.js';
-import { contextLines, EXPLAIN_VERBS, groupReviews, groupTitle, renderReview } from '../check/review-text.js';
+import { contextLines, EXPLAIN_VERBS, groupReviews, groupTitle, rangeToCidrs, renderReview } from '../check/review-text.js';
+import { CONNTRACK_STATES } from '../ir/matches.js';
 import { FIELD } from '../check/space.js';
 import { readTextFile } from '../exec/text-file.js';
 import { oneLine } from '../ingest/input-error.js';
@@ -37,6 +38,7 @@ export async function goldenSide(goldenDirectory: string, cell: ReviewSide['cell
   if (setsText.ok) {
     const parsed = parseSetSave(setsText.value);
     if (!parsed.ok) return fail([`${oneLine(setsFile)}: ${oneLine(parsed.error)}`]);
+    // A set asgc cannot model is left out: rules naming it then make their containers unknown.
     sets = [...parsed.value.values()].flatMap((saved) => {
       const set = ipSetOfSaved(saved);
       return set.ok ? [set.value] : [];
@@ -54,15 +56,22 @@ export async function goldenSide(goldenDirectory: string, cell: ReviewSide['cell
   return ok({ rulesets: rulesets as ReviewSide['rulesets'], cell });
 }
 
+/** A box's fields for JSON: the remote addresses as CIDRs, states by name, the rest as "low-high". */
+function fieldsOf(family: Family, box: ContextReview['gained'][number]['box']): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(FIELD).map(([name, index]) => {
+      const [low, high] = box.intervals[index] as readonly [bigint, bigint];
+      if (name === 'remote') return [name, rangeToCidrs(family, low, high)];
+      if (name === 'state') return [name, CONNTRACK_STATES.slice(Number(low), Number(high) + 1)];
+      return [name, low === high ? String(low) : `${low}-${high}`];
+    }),
+  );
+}
+
 function jsonOf(reviews: readonly ContextReview[]): unknown {
-  const access = (entries: ContextReview['gained']) =>
+  const access = (family: Family, entries: ContextReview['gained']) =>
     entries.map((entry) => ({
-      ...Object.fromEntries(
-        Object.entries(FIELD).map(([name, index]) => {
-          const [low, high] = entry.box.intervals[index] as readonly [bigint, bigint];
-          return [name, low === high ? String(low) : `${low}-${high}`];
-        }),
-      ),
+      ...fieldsOf(family, entry.box),
       ...(entry.box.inInterface !== undefined && { inInterface: entry.box.inInterface }),
       ...(entry.policy !== undefined && { policy: entry.policy }),
       ...(entry.rule !== undefined && { rule: { table: entry.rule.table, chain: entry.rule.chain, index: entry.rule.index } }),
@@ -73,7 +82,11 @@ function jsonOf(reviews: readonly ContextReview[]): unknown {
     direction: review.direction,
     ...(review.unknown !== undefined
       ? { unknown: review.unknown }
-      : { lines: contextLines(review), gained: access(review.gained), lost: access(review.lost) }),
+      : {
+          lines: contextLines(review),
+          gained: access(review.family, review.gained),
+          lost: access(review.family, review.lost),
+        }),
   }));
 }
 

@@ -65,7 +65,8 @@ describe('asgc review', () => {
     const parsed = JSON.parse(json.stdout);
     expect(parsed.contexts.length).toBe(3);
     expect(parsed.contexts[0].gained[0]).toMatchObject({
-      remote: String(0xcb00710an),
+      remote: ['203.0.113.10'],
+      state: expect.arrayContaining(['NEW']),
       protocol: '6',
       dport: '443',
       policy: { kind: 'asg', groupName: 'web-egress', ruleIndex: 5 },
