@@ -232,21 +232,17 @@ function textDigestOf(family: Family): (rule: ChainRule) => number {
 
 const TEXT_DIGEST: Readonly<Record<Family, (rule: ChainRule) => number>> = { 4: textDigestOf(4), 6: textDigestOf(6) };
 
-/** What every context of a side is built from: its containers' addresses and interfaces, and the settings that name interfaces. */
-const CELL_KEYS = new WeakMap<ReviewSide['cell'], string>();
-
-function cellKey(cell: ReviewSide['cell']): string {
-  let key = CELL_KEYS.get(cell);
-  if (key === undefined) {
-    const { containerInterfaces, hostInterfaces } = cell.config;
-    key = JSON.stringify([
-      containerInterfaces,
-      hostInterfaces,
-      cell.containers.map((container) => [container.handle, String(container.ipv4), String(container.ipv6)]),
-    ]);
-    CELL_KEYS.set(cell, key);
-  }
-  return key;
+/** Whether two sides' contexts hold the same packets: the same view, and boxes alike but for what they exclude. */
+function sameContext(a: Context, b: Context): boolean {
+  const viewKey = (context: Context) =>
+    [context.hook, context.view.own.end, context.view.own.address, context.view.inInterface, context.view.outInterface].join('|');
+  const boxKey = (box: Box) =>
+    `${box.intervals.map(([low, high]) => `${low}-${high}`).join(',')}|${box.inInterface ?? ''}|${box.representative ?? ''}`;
+  return (
+    viewKey(a) === viewKey(b) &&
+    a.space.length === b.space.length &&
+    a.space.every((box, index) => boxKey(box) === boxKey(b.space[index] as Box))
+  );
 }
 
 /** The change of one container's access in one family and direction (undefined: it has no address there). */
@@ -259,10 +255,13 @@ export function reviewChange(
 ): ContextReview | undefined {
   const now = reviewContext(after, container, family, direction);
   if (now === undefined) return undefined;
-  const then = reviewContext(before, container, family, direction);
+  // A container new in the change had no access before: all it may reach now is gained.
+  const existing = before.cell.containers.find((candidate) => candidate.handle === container.handle);
+  const then = existing === undefined ? undefined : reviewContext(before, existing, family, direction);
   const unchanged = { container, family, direction, gained: [], lost: [] };
-  // The same packets through the same rules: nothing to walk.
-  if (then !== undefined && cellKey(before.cell) === cellKey(after.cell)) {
+  // The same packets through the same rules: nothing to walk. (A box's excluded addresses are
+  // the cell's containers, whose traffic each side reviews from their own side.)
+  if (then !== undefined && sameContext(then, now)) {
     const textOf = TEXT_DIGEST[family];
     const was = new SpaceWalker(before.rulesets[family], then.view).signature(then.space, then.hook, textOf);
     const is = new SpaceWalker(after.rulesets[family], now.view).signature(now.space, now.hook, textOf);

@@ -35,7 +35,16 @@ function remark(box: Box, value: number, mask: number): Box | undefined {
   else return undefined;
   const intervals = [...box.intervals];
   intervals[FIELD.mark] = [mark, mark];
-  return { ...box, intervals };
+  return { ...box, intervals, arrivalMark: box.arrivalMark ?? (box.intervals[FIELD.mark] as Interval) };
+}
+
+/** The box in terms of the packets as they arrived: the mark they came with, not one a MARK gave them. */
+function asArrived(box: Box): Box {
+  if (box.arrivalMark === undefined) return box;
+  const { arrivalMark, ...rest } = box;
+  const intervals = [...box.intervals];
+  intervals[FIELD.mark] = arrivalMark;
+  return { ...rest, intervals };
 }
 
 /** Chains by table and name, per ruleset; dispatch runs per chain: the same for every context of a review. */
@@ -82,7 +91,7 @@ export class SpaceWalker {
       else decided.push(...passed.map((box): Piece => ({ box, verdict: policy, via: [] })));
     }
     decided.push(...going.map((box): Piece => ({ box, verdict: 'ACCEPT', via: [] })));
-    return decided;
+    return decided.map((piece) => (piece.box.arrivalMark === undefined ? piece : { ...piece, box: asArrived(piece.box) }));
   }
 
   /**

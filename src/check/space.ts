@@ -31,6 +31,11 @@ export interface Box {
    * to the rules: this one (whose interface is `inInterface`) stands for them all.
    */
   readonly representative?: bigint;
+  /**
+   * The mark the box's packets arrived with, once a MARK target changed their mark (the `mark`
+   * field is then the mark rules see now); what a review reports is always the arrival.
+   */
+  readonly arrivalMark?: Interval;
 }
 
 export type Space = readonly Box[];

@@ -145,7 +145,17 @@ const edit = fc.record({
   scenario: fc.constantFrom(...SCENARIOS),
   group: fc.nat(),
   rule: fc.nat(),
-  kind: fc.constantFrom('ports', 'destination', 'protocol', 'delete', 'add', 'c2c-ports', 'deny'),
+  kind: fc.constantFrom(
+    'ports',
+    'destination',
+    'protocol',
+    'delete',
+    'add',
+    'c2c-ports',
+    'deny',
+    'add-container',
+    'remove-container',
+  ),
   port: fc.integer({ min: 1, max: 65535 }),
   width: fc.integer({ min: 0, max: 2000 }),
   octet: fc.integer({ min: 0, max: 255 }),
@@ -157,8 +167,27 @@ function editFiles(
   change: { group: number; rule: number; kind: string; port: number; width: number; octet: number; prefix: number },
 ): Record<string, string> {
   const out = { ...files };
+  if (change.kind === 'add-container' || change.kind === 'remove-container') {
+    const containers = JSON.parse(out['containers.json'] as string);
+    const handles = Object.keys(containers);
+    const chosen = handles[change.group % handles.length] as string;
+    if (change.kind === 'remove-container' && handles.length > 1) delete containers[chosen];
+    else {
+      const handle = `f${String(change.octet).padStart(7, '0')}-0000-4000-8000-000000000000`;
+      const ip = `10.255.200.${change.octet}`;
+      containers[handle] = {
+        ...containers[chosen],
+        handle,
+        ip,
+        ...(containers[chosen].ipv6 && { ipv6: `2001:db8:ffee::${change.octet.toString(16)}` }),
+      };
+    }
+    out['containers.json'] = JSON.stringify(containers);
+    return out;
+  }
   const destination = `203.0.113.${change.octet}${change.prefix === 32 ? '' : `/${Math.max(change.prefix, 24)}`}`;
-  const ports = `${change.port}-${Math.min(65535, change.port + change.width)}`;
+  const end = Math.min(65535, change.port + change.width);
+  const ports = end > change.port ? `${change.port}-${end}` : String(change.port);
   if (change.kind === 'c2c-ports' && out['policies.json'] !== undefined) {
     const document = JSON.parse(out['policies.json']);
     const policy = document.policies[change.group % document.policies.length];
@@ -190,6 +219,28 @@ function editFiles(
   return out;
 }
 
+/**
+ * The evaluator's verdict for a point of a context, its packet built as that side builds it
+ * ('none': the container is not on that side; undefined: the point is not in that side's
+ * context, such as a destination that is one of its containers, reviewed as c2c).
+ */
+function verdictIn(
+  side: ReviewSide,
+  container: Container,
+  family: Family,
+  direction: Direction,
+  point: readonly bigint[],
+): string | undefined {
+  const own = side.cell.containers.find((candidate) => candidate.handle === container.handle);
+  const context = own === undefined ? undefined : reviewContext(side, own, family, direction);
+  if (own === undefined || context === undefined) return 'none';
+  const remote = point[FIELD.remote] as bigint;
+  const box = context.space.find((candidate) => contains([candidate], point) && candidate.excluded?.has(remote) !== true);
+  if (box === undefined) return undefined;
+  const evaluator = cellEvaluator(side.rulesets[family], side.cell);
+  return evaluator.evaluate(packetOf(side, own, family, direction, box, point), { hook: hookOf(direction) }).verdict;
+}
+
 function inAccess(access: readonly Access[], point: readonly bigint[], inInterface: string | undefined): boolean {
   return access.some((entry) => contains([entry.box], point, inInterface));
 }
@@ -211,30 +262,25 @@ describe('asgc review is exact', () => {
             for (const family of FAMILIES)
               for (const direction of DIRECTIONS) {
                 const now = decideContext(after, container, family, direction);
-                const old = decideContext(before, container, family, direction);
-                if (now === undefined || old === undefined) continue;
+                if (now === undefined) continue;
+                const old = decideContext(before, container, family, direction) ?? [];
                 const review = reviews.find(
                   (one) => one.container.handle === container.handle && one.family === family && one.direction === direction,
                 );
                 expect(review?.unknown).toBeUndefined();
-                const evaluators = [
-                  cellEvaluator(before.rulesets[family], before.cell),
-                  cellEvaluator(after.rulesets[family], after.cell),
-                ];
                 for (const [which, fromAfter, seed] of samples) {
-                  const pieces = fromAfter ? now : old;
-                  const box = (pieces[which % pieces.length] as Piece).box;
-                  const point = pointIn(box, seed);
+                  const pieces = fromAfter || old.length === 0 ? now : old;
+                  const point = pointIn((pieces[which % pieces.length] as Piece).box, seed);
                   if (point === undefined) continue;
-                  const packet = packetOf(after, container, family, direction, box, point);
-                  const [was, is] = evaluators.map(
-                    (evaluator) => evaluator.evaluate(packet, { hook: hookOf(direction) }).verdict,
-                  );
+                  const was = verdictIn(before, container, family, direction, point);
+                  const is = verdictIn(after, container, family, direction, point);
+                  // A point one side's review leaves to another container's side (c2c) proves nothing here.
+                  if (was === undefined || is === undefined) continue;
                   const gained = was !== 'ACCEPT' && is === 'ACCEPT';
                   const lost = was === 'ACCEPT' && is !== 'ACCEPT';
                   if (gained || lost) changedPackets++;
-                  expect(inAccess(review?.gained ?? [], point, box.inInterface)).toBe(gained);
-                  expect(inAccess(review?.lost ?? [], point, box.inInterface)).toBe(lost);
+                  expect(inAccess(review?.gained ?? [], point, undefined)).toBe(gained);
+                  expect(inAccess(review?.lost ?? [], point, undefined)).toBe(lost);
                 }
               }
         },
