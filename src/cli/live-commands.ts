@@ -45,7 +45,10 @@ function withLiveOptions(command: Command): Command {
     );
 }
 
-async function dataplaneFor(options: LiveOptions): Promise<HostDataplane & { backend: Backend }> {
+/** The host's (or a namespace's) tables and sets, on the backend given or the one the rules live in. */
+export async function dataplaneFor(
+  options: Pick<LiveOptions, 'netns' | 'backend'>,
+): Promise<HostDataplane & { backend: Backend }> {
   const backend = options.backend ?? (await detectBackend(options.netns));
   return { ...hostDataplane(backend, options.netns === undefined ? {} : { namespace: options.netns }), backend };
 }

@@ -16,11 +16,26 @@ import { type Family, FAMILIES } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
 import { readScenarioAtRevision } from '../scenario/git.js';
 import { compileScenario, IPSETS_FILE, RULES_FILE } from '../scenario/pipeline.js';
-import { type CommandContext, type DocumentOptions, EXIT, loadScenario, reportProblem, withOptimizeOption } from './common.js';
+import { DataplaneError } from '../exec/dataplane-error.js';
+import type { Backend } from '../iptables/backend.js';
+import { liveRuleset } from '../reconcile/apply.js';
+import {
+  type CommandContext,
+  type DocumentOptions,
+  EXIT,
+  loadScenario,
+  parseBackend,
+  reportProblem,
+  withOptimizeOption,
+} from './common.js';
+import { dataplaneFor } from './live-commands.js';
 
 interface ReviewOptions {
   git?: string;
   golden?: string;
+  saved?: string;
+  netns?: string;
+  backend?: Backend;
   markdown?: boolean;
   json?: boolean;
   optimize?: boolean;
@@ -30,7 +45,7 @@ function sideOf(compiled: { cell: ReviewSide['rulesets']; policy: ReviewSide['ce
   return { rulesets: compiled.cell, cell: compiled.policy };
 }
 
-/** A scenario's golden files as the "before" side: the rules as text, the cell from the scenario. */
+/** Golden files (or a saved cell: the same text) as the "before" side: the rules as text, the cell from the scenario. */
 export async function goldenSide(goldenDirectory: string, cell: ReviewSide['cell']): Promise<Result<ReviewSide, string[]>> {
   let sets: IpSet[] = [];
   const setsFile = join(goldenDirectory, IPSETS_FILE);
@@ -114,15 +129,25 @@ export function addReviewCommands(program: Command, context: CommandContext): vo
   )
     .option('--git <rev>', 'the "before" side is the scenario directory as at this git revision (read with git show)')
     .option('--golden <dir>', 'the "before" side is this folder of golden files (iptables.rules, ip6tables.rules)')
+    .option(
+      '--saved <dir>',
+      'the "before" side is a cell\'s saved state: iptables-save and ip6tables-save output as iptables.rules and ip6tables.rules, ipset save as ipsets.rules',
+    )
+    .option('--netns <name>', 'the "before" side is what the tables of this network namespace hold now: what apply would change')
+    .addOption(
+      new Option('--backend <nft|legacy>', 'with --netns: the iptables backend (default: the one the rules live in)').argParser(
+        parseBackend,
+      ),
+    )
     .addOption(new Option('--markdown', 'a pull-request comment').conflicts('json'))
     .option('--json', 'every change as JSON (fields as intervals, the policy behind each)')
     .action(async (first: string, second: string | undefined, options: ReviewOptions) => {
-      const oneSide = options.git !== undefined || options.golden !== undefined;
-      if (oneSide === (second !== undefined) || (options.git !== undefined && options.golden !== undefined))
+      const sides = [options.git, options.golden, options.saved, options.netns].filter((side) => side !== undefined).length;
+      if (sides > 1 || (sides === 1) === (second !== undefined))
         throw new CommanderError(
           EXIT.usage,
           'asgc.usage',
-          'error: give two scenario directories, or one with --git REV or --golden DIR',
+          'error: give two scenario directories, or one with --git REV, --golden DIR, --saved DIR or --netns NAME',
         );
       const documents: DocumentOptions = { optimize: options.optimize !== false, json: false };
       const after = await loadScenario(context, second ?? first, documents, { printed: false });
@@ -140,8 +165,18 @@ export function addReviewCommands(program: Command, context: CommandContext): vo
           return setExit(EXIT.invalid);
         }
         before = sideOf(compiled.value);
-      } else if (options.golden !== undefined) {
-        const golden = await goldenSide(options.golden, after.policy);
+      } else if (options.netns !== undefined) {
+        try {
+          const dataplane = await dataplaneFor(options);
+          const rulesets = { 4: await liveRuleset(dataplane, 4), 6: await liveRuleset(dataplane, 6) };
+          before = { rulesets, cell: after.policy };
+        } catch (error) {
+          if (!(error instanceof DataplaneError)) throw error;
+          io.stderr(`asgc: ${oneLine(error.message)}\n`);
+          return setExit(EXIT.dataplane);
+        }
+      } else if (options.golden !== undefined || options.saved !== undefined) {
+        const golden = await goldenSide((options.golden ?? options.saved) as string, after.policy);
         if (!golden.ok) {
           io.stderr(golden.error.map((line) => `${line}\n`).join(''));
           return setExit(EXIT.invalid);

@@ -4,7 +4,9 @@ import type { Ownership, Plan } from '../diff/plan.js';
 import { planSets, type SetPlan } from '../diff/sets.js';
 import type { Family } from '../model/address.js';
 import type { Ruleset } from '../ir/ruleset.js';
-import { parseSetSave } from '../ipset/script.js';
+import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
+import type { IpSet } from '../ir/ipset.js';
+import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
 import { type Backend } from '../iptables/backend.js';
 import { IptablesCommand, type IptablesCommandOptions } from '../iptables/dataplane.js';
 import { IpsetCommand } from '../ipset/dataplane.js';
@@ -84,4 +86,27 @@ export async function uninstallFamily(
     else if (outcome === 'in use') inUse.push(name);
   }
   return { rules, destroyed, inUse };
+}
+
+/**
+ * What the kernel holds now for a family, as rules to ask questions of (asgc review's live
+ * side): the tables asgc owns (raw and filter), and the ipsets, whose members the rules match.
+ */
+export async function liveRuleset(host: HostDataplane, family: Family): Promise<Ruleset> {
+  let text = '';
+  for (const table of ['raw', 'filter'])
+    if (await host.tables.hasTable(family, table)) text += await host.tables.save(family, table);
+  const read = rulesetFromSaveText(text, family, `the live IPv${family} tables`);
+  if (!read.ok) throw new LiveStateError(read.error.join('; '));
+  let sets: IpSet[] = [];
+  if (host.sets !== undefined) {
+    const parsed = parseSetSave(await host.sets.save());
+    if (!parsed.ok) throw new LiveStateError(parsed.error);
+    // A set asgc cannot model is left out: rules naming it make their containers unknown.
+    sets = [...parsed.value.values()].flatMap((saved) => {
+      const set = ipSetOfSaved(saved);
+      return set.ok && set.value.family === family ? [set.value] : [];
+    });
+  }
+  return { ...read.value, sets };
 }
