@@ -287,5 +287,3 @@ export function reviewCells(before: ReviewSide, after: ReviewSide): ContextRevie
       }
   return reviews;
 }
-
-export type { Interval };

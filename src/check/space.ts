@@ -181,15 +181,6 @@ export function negate(family: Family, constraint: Space): Box[] {
   return subtract([{ intervals: fullIntervals(family) }], constraint);
 }
 
-export function isEmpty(space: Space): boolean {
-  return space.length === 0;
-}
-
-/** How many packets (header combinations) the space holds: for tests and sizes, not for output. */
-export function size(space: Space): bigint {
-  return space.reduce((sum, box) => sum + box.intervals.reduce((product, [low, high]) => product * (high - low + 1n), 1n), 0n);
-}
-
 /** Whether a point (one value per field) lies in the space. */
 export function contains(space: Space, point: readonly bigint[], inInterface?: string): boolean {
   return space.some(
