@@ -9,7 +9,7 @@ import { CellLinks, interfaceMatchesPattern } from './cell-links.js';
 import type { RulePlace } from './evaluate.js';
 import { type PolicySource, policyOf } from './explain.js';
 import type { SpaceView } from './match-space.js';
-import { type Box, FIELD, type Interval, intersect, packetUniverse, subtract } from './space.js';
+import { type Box, boxesOverlap, FIELD, type Interval, packetUniverse, sameBox, subtract } from './space.js';
 import { type Piece, SpaceWalker } from './space-walk.js';
 
 /**
@@ -198,7 +198,7 @@ function allowedOnlyBy(pieces: readonly Piece[], others: readonly Box[]): Access
   const access: Access[] = [];
   for (const piece of pieces) {
     if (piece.verdict !== 'ACCEPT') continue;
-    const overlapping = others.filter((box) => intersect([piece.box], [box]).length > 0);
+    const overlapping = others.filter((box) => boxesOverlap(piece.box, box));
     const entry = accessOf(piece);
     for (const box of subtract([piece.box], overlapping)) access.push({ ...entry, box });
   }
@@ -234,14 +234,15 @@ const TEXT_DIGEST: Readonly<Record<Family, (rule: ChainRule) => number>> = { 4: 
 
 /** Whether two sides' contexts hold the same packets: the same view, and boxes alike but for what they exclude. */
 function sameContext(a: Context, b: Context): boolean {
-  const viewKey = (context: Context) =>
-    [context.hook, context.view.own.end, context.view.own.address, context.view.inInterface, context.view.outInterface].join('|');
-  const boxKey = (box: Box) =>
-    `${box.intervals.map(([low, high]) => `${low}-${high}`).join(',')}|${box.inInterface ?? ''}|${box.representative ?? ''}`;
+  const [x, y] = [a.view, b.view];
   return (
-    viewKey(a) === viewKey(b) &&
+    a.hook === b.hook &&
+    x.own.end === y.own.end &&
+    x.own.address === y.own.address &&
+    x.inInterface === y.inInterface &&
+    x.outInterface === y.outInterface &&
     a.space.length === b.space.length &&
-    a.space.every((box, index) => boxKey(box) === boxKey(b.space[index] as Box))
+    a.space.every((box, index) => sameBox(box, b.space[index] as Box))
   );
 }
 

@@ -117,6 +117,25 @@ export function complement(intervals: readonly Interval[], whole: Interval): Int
   return gaps;
 }
 
+/** Whether two boxes share a packet (no box is made). */
+export function boxesOverlap(a: Box, b: Box): boolean {
+  for (let index = 0; index < a.intervals.length; index++) {
+    const [aLow, aHigh] = a.intervals[index] as Interval;
+    const [bLow, bHigh] = b.intervals[index] as Interval;
+    if (aLow > bHigh || bLow > aHigh) return false;
+  }
+  return true;
+}
+
+/** Whether two boxes hold the same packets, by the same interface and representative. */
+export function sameBox(a: Box, b: Box): boolean {
+  if (a.inInterface !== b.inInterface || a.representative !== b.representative) return false;
+  return a.intervals.every(([low, high], index) => {
+    const other = b.intervals[index] as Interval;
+    return low === other[0] && high === other[1];
+  });
+}
+
 export function boxIntersection(a: Box, b: Box): Box | undefined {
   const intervals: Interval[] = [];
   for (let index = 0; index < a.intervals.length; index++) {
