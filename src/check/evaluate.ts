@@ -10,6 +10,7 @@ import type { IpSet } from '../ir/ipset.js';
 import type { Chain, ChainRule, InterfaceMatch, Rule, Ruleset } from '../ir/ruleset.js';
 import { type AddressBlock, blockContains } from '../model/address.js';
 import { type Packet, protocolNumber } from '../ir/packet.js';
+import { type DispatchRun, dispatchRuns } from './dispatch-runs.js';
 
 export type Verdict = 'ACCEPT' | 'DROP' | 'REJECT' | 'unknown';
 
@@ -113,58 +114,6 @@ function whyUnknown(rule: ChainRule, packet: Packet, context: MatchContext): str
   if (rule.matches.some((match) => match.kind === 'rpfilter'))
     return "checks the source against the host's routes (-m rpfilter), known only for a packet from a container's interface";
   return 'cannot be evaluated for this packet';
-}
-
-/**
- * A run of rules that each match one host address and nothing else (the per-container dispatch
- * of asgc-forward: a thousand `-d <container> -j ...`): indexed, so a packet finds its rule
- * without being compared with every other container's. Only used when no trace is asked for.
- */
-interface DispatchRun {
-  readonly end: number;
-  readonly field: 'source' | 'destination';
-  /** Host address -> positions of its rules in the run, ascending. */
-  readonly positions: ReadonlyMap<bigint, readonly number[]>;
-}
-
-/** Shorter runs are walked: an index would not pay for itself. */
-const MIN_DISPATCH_RUN = 8;
-
-function hostField(rule: ChainRule, family: Ruleset['family']): { field: 'source' | 'destination'; value: bigint } | undefined {
-  if (rule.kind !== 'rule' || rule.matches.length > 0 || rule.protocol || rule.inInterface || rule.outInterface) return undefined;
-  const fields = (['source', 'destination'] as const).filter((field) => rule[field] !== undefined);
-  const field = fields.length === 1 ? fields[0] : undefined;
-  const condition = field === undefined ? undefined : rule[field];
-  if (field === undefined || condition === undefined || condition.negated || condition.block.kind !== 'cidr') return undefined;
-  const block = condition.block;
-  if (block.family !== family || block.prefixLength !== (family === 4 ? 32 : 128)) return undefined;
-  return { field, value: block.address };
-}
-
-/** For every rule position inside a long enough run, the run (undefined elsewhere). */
-function dispatchRuns(chain: Chain, family: Ruleset['family']): (DispatchRun | undefined)[] | undefined {
-  const hosts = chain.rules.map((rule) => hostField(rule, family));
-  const runs: (DispatchRun | undefined)[] = new Array(chain.rules.length);
-  let found = false;
-  let start = 0;
-  while (start < hosts.length) {
-    const first = hosts[start];
-    let end = start + 1;
-    while (first !== undefined && end < hosts.length && hosts[end]?.field === first.field) end++;
-    if (first !== undefined && end - start >= MIN_DISPATCH_RUN) {
-      const positions = new Map<bigint, number[]>();
-      for (let index = start; index < end; index++) {
-        const value = (hosts[index] as { value: bigint }).value;
-        const list = positions.get(value);
-        if (list === undefined) positions.set(value, [index]);
-        else list.push(index);
-      }
-      runs.fill({ end, field: first.field, positions }, start, end);
-      found = true;
-    }
-    start = end;
-  }
-  return found ? runs : undefined;
 }
 
 interface Frame {

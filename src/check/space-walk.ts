@@ -4,8 +4,9 @@
 // takes its target) and the rest (which goes on); where a rule's outcome cannot be known, those
 // packets are decided "unknown", as the evaluator would answer for each of them.
 import type { Chain, Ruleset } from '../ir/ruleset.js';
-import { blockContains, blockFirst, blockLast, type Family } from '../model/address.js';
+import { blockContains, blockFirst, blockLast } from '../model/address.js';
 import type { RulePlace, Verdict } from './evaluate.js';
+import { type DispatchRun, dispatchRuns } from './dispatch-runs.js';
 import { type CompiledRule, compileRule, ruleSpace, type SpaceView } from './match-space.js';
 import { type Box, FIELD, type Interval, subtract } from './space.js';
 
@@ -49,7 +50,7 @@ function asArrived(box: Box): Box {
 
 /** Chains by table and name, per ruleset; dispatch runs per chain: the same for every context of a review. */
 const TABLES = new WeakMap<Ruleset, ReadonlyMap<string, ReadonlyMap<string, Chain>>>();
-const RUNS = new WeakMap<Chain, (HostRun | undefined)[]>();
+const RUNS = new WeakMap<Chain, (DispatchRun | undefined)[]>();
 
 export class SpaceWalker {
   private readonly tables: ReadonlyMap<string, ReadonlyMap<string, Chain>>;
@@ -149,7 +150,7 @@ export class SpaceWalker {
         }
         if (run !== undefined && this.view.own.end !== run.field && !run.jumps) {
           // A run that only decides (no jumps): the same rules decide alike, so its text is enough.
-          mix(runDigest(chain, run, index, textOf));
+          mix(runDigest(chain, run, textOf));
           index = run.end - 1;
           continue;
         }
@@ -274,10 +275,10 @@ export class SpaceWalker {
     return low === high ? low : undefined;
   }
 
-  private runsOf(chain: Chain): (HostRun | undefined)[] {
+  private runsOf(chain: Chain): (DispatchRun | undefined)[] {
     let runs = RUNS.get(chain);
     if (runs === undefined) {
-      runs = hostRuns(chain, this.view.family);
+      runs = dispatchRuns(chain, this.view.family) ?? [];
       RUNS.set(chain, runs);
     }
     return runs;
@@ -348,28 +349,16 @@ export class SpaceWalker {
   }
 }
 
-/** A run of rules that each match one address at one end and nothing else (the per-container dispatch). */
-interface HostRun {
-  readonly end: number;
-  /** Some rule of the run jumps or goes to a chain. */
-  readonly jumps: boolean;
-  readonly field: 'source' | 'destination';
-  /** Address -> positions of its rules in the run, ascending. */
-  readonly positions: ReadonlyMap<bigint, readonly number[]>;
-}
-
-const MIN_RUN = 8;
-
-const RUN_DIGESTS = new WeakMap<(rule: Chain['rules'][number]) => number, WeakMap<HostRun, number>>();
+const RUN_DIGESTS = new WeakMap<(rule: Chain['rules'][number]) => number, WeakMap<DispatchRun, number>>();
 
 /** The digest of a run's rules' texts (cached per text digest: runs are shared). */
-function runDigest(chain: Chain, run: HostRun, start: number, textOf: (rule: Chain['rules'][number]) => number): number {
-  const digests = RUN_DIGESTS.get(textOf) ?? new WeakMap<HostRun, number>();
+function runDigest(chain: Chain, run: DispatchRun, textOf: (rule: Chain['rules'][number]) => number): number {
+  const digests = RUN_DIGESTS.get(textOf) ?? new WeakMap<DispatchRun, number>();
   RUN_DIGESTS.set(textOf, digests);
   let digest = digests.get(run);
   if (digest === undefined) {
     digest = 2166136261;
-    for (let index = start; index < run.end; index++)
+    for (let index = run.start; index < run.end; index++)
       digest = Math.imul(digest ^ textOf(chain.rules[index] as Chain['rules'][number]), 16777619) >>> 0;
     digests.set(run, digest);
   }
@@ -377,9 +366,9 @@ function runDigest(chain: Chain, run: HostRun, start: number, textOf: (rule: Cha
 }
 
 /** Whether a box that excludes `excluded` can match none of the run's rules (cached: runs and sets are shared). */
-const RUN_EXCLUDED = new WeakMap<HostRun, WeakMap<ReadonlySet<bigint>, boolean>>();
+const RUN_EXCLUDED = new WeakMap<DispatchRun, WeakMap<ReadonlySet<bigint>, boolean>>();
 
-function runExcluded(run: HostRun, excluded: ReadonlySet<bigint> | undefined): boolean {
+function runExcluded(run: DispatchRun, excluded: ReadonlySet<bigint> | undefined): boolean {
   if (excluded === undefined) return false;
   const bySet = RUN_EXCLUDED.get(run) ?? new WeakMap<ReadonlySet<bigint>, boolean>();
   RUN_EXCLUDED.set(run, bySet);
@@ -389,39 +378,4 @@ function runExcluded(run: HostRun, excluded: ReadonlySet<bigint> | undefined): b
     bySet.set(excluded, answer);
   }
   return answer;
-}
-
-function hostOf(rule: Chain['rules'][number], family: Family): { field: 'source' | 'destination'; address: bigint } | undefined {
-  if (rule.kind !== 'rule' || rule.matches.length > 0 || rule.protocol || rule.inInterface || rule.outInterface) return undefined;
-  if ((rule.source === undefined) === (rule.destination === undefined)) return undefined;
-  const field = rule.source !== undefined ? 'source' : 'destination';
-  const condition = rule[field];
-  if (condition === undefined || condition.negated || condition.block.kind !== 'cidr') return undefined;
-  const block = condition.block;
-  if (block.family !== family || block.prefixLength !== (family === 4 ? 32 : 128)) return undefined;
-  return { field, address: block.address };
-}
-
-function hostRuns(chain: Chain, family: Family): (HostRun | undefined)[] {
-  const hosts = chain.rules.map((rule) => hostOf(rule, family));
-  const runs: (HostRun | undefined)[] = new Array(chain.rules.length);
-  let start = 0;
-  while (start < hosts.length) {
-    const first = hosts[start];
-    let end = start + 1;
-    while (first !== undefined && end < hosts.length && hosts[end]?.field === first.field) end++;
-    if (first !== undefined && end - start >= MIN_RUN) {
-      const positions = new Map<bigint, number[]>();
-      for (let index = start; index < end; index++) {
-        const address = (hosts[index] as { address: bigint }).address;
-        positions.set(address, [...(positions.get(address) ?? []), index]);
-      }
-      const jumps = chain.rules
-        .slice(start, end)
-        .some((rule) => rule.kind === 'rule' && (rule.target?.kind === 'jump' || rule.target?.kind === 'goto'));
-      runs[start] = { end, field: first.field, positions, jumps };
-    }
-    start = end;
-  }
-  return runs;
 }

@@ -8,9 +8,9 @@ import { describePolicy, policyOf } from '../check/explain.js';
 import { type CheckPacket, type CheckProtocol, type CheckQuestion, packetFor } from '../check/query.js';
 import { CellLinks } from '../check/cell-links.js';
 import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
-import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
+import { modelledSets } from '../ipset/script.js';
 import type { IpSet } from '../ir/ipset.js';
-import { fail, ok, type Result } from '../model/result.js';
+import { fail, type Result } from '../model/result.js';
 import type { Ruleset } from '../ir/ruleset.js';
 import type { Family } from '../model/address.js';
 import { DEFAULT_CONFIG } from '../model/cell.js';
@@ -45,17 +45,7 @@ interface CheckOptions extends DocumentOptions {
 /** `ipset save` output as the evaluator's sets; sets it cannot model are left out, with a note. */
 async function readSavedSets(file: string): Promise<Result<{ sets: IpSet[]; notes: string[] }, string>> {
   const text = await readTextFile(file);
-  if (!text.ok) return fail(text.error.message);
-  const parsed = parseSetSave(text.value);
-  if (!parsed.ok) return parsed;
-  const sets: IpSet[] = [];
-  const notes: string[] = [];
-  for (const saved of parsed.value.values()) {
-    const set = ipSetOfSaved(saved);
-    if (set.ok) sets.push(set.value);
-    else notes.push(`${set.error}: rules naming it are unknown`);
-  }
-  return ok({ sets, notes });
+  return text.ok ? modelledSets(text.value) : fail(text.error.message);
 }
 
 /** A mark as policies.json writes a tag and iptables prints a mark: 1 to 8 hex digits, 0x optional. */

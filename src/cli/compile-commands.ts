@@ -11,7 +11,7 @@ import { runGolden } from '../scenario/golden.js';
 import { compileScenario, IPSETS_FILE, renderCell, renderCellSets, RULES_FILE } from '../scenario/pipeline.js';
 import { reviewCells } from '../check/review.js';
 import { groupReviews, renderReview } from '../check/review-text.js';
-import { goldenSide } from './review-command.js';
+import { goldenSide, sideOf } from './review-command.js';
 import {
   type CommandContext,
   type DocumentOptions,
@@ -37,10 +37,7 @@ async function goldenReview(scenarioDirectory: string, goldenDirectory: string):
   if (compiled === undefined || !compiled.ok) return '  (no review: the scenario does not compile)\n';
   const before = await goldenSide(goldenDirectory, compiled.value.policy);
   if (!before.ok) return `  (no review: ${before.error.join('; ')})\n`;
-  const review = renderReview(
-    groupReviews(reviewCells(before.value, { rulesets: compiled.value.cell, cell: compiled.value.policy })),
-    false,
-  );
+  const review = renderReview(groupReviews(reviewCells(before.value, sideOf(compiled.value))), false);
   return `review (golden -> rules):\n${review.replace(/^/gm, '  ')}`;
 }
 

@@ -10,7 +10,7 @@ import { readTextFile } from '../exec/text-file.js';
 import { oneLine } from '../ingest/input-error.js';
 import type { IpSet } from '../ir/ipset.js';
 import type { Ruleset } from '../ir/ruleset.js';
-import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
+import { modelledSets } from '../ipset/script.js';
 import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
 import { type Family, FAMILIES } from '../model/address.js';
 import { type Result, fail, ok } from '../model/result.js';
@@ -41,7 +41,8 @@ interface ReviewOptions {
   optimize?: boolean;
 }
 
-function sideOf(compiled: { cell: ReviewSide['rulesets']; policy: ReviewSide['cell'] }): ReviewSide {
+/** A compiled scenario as a side of a review. */
+export function sideOf(compiled: { cell: ReviewSide['rulesets']; policy: ReviewSide['cell'] }): ReviewSide {
   return { rulesets: compiled.cell, cell: compiled.policy };
 }
 
@@ -51,13 +52,9 @@ export async function goldenSide(goldenDirectory: string, cell: ReviewSide['cell
   const setsFile = join(goldenDirectory, IPSETS_FILE);
   const setsText = await readTextFile(setsFile);
   if (setsText.ok) {
-    const parsed = parseSetSave(setsText.value);
-    if (!parsed.ok) return fail([`${oneLine(setsFile)}: ${oneLine(parsed.error)}`]);
-    // A set asgc cannot model is left out: rules naming it then make their containers unknown.
-    sets = [...parsed.value.values()].flatMap((saved) => {
-      const set = ipSetOfSaved(saved);
-      return set.ok ? [set.value] : [];
-    });
+    const modelled = modelledSets(setsText.value);
+    if (!modelled.ok) return fail([`${oneLine(setsFile)}: ${oneLine(modelled.error)}`]);
+    sets = modelled.value.sets;
   }
   const rulesets: Partial<Record<Family, Ruleset>> = {};
   for (const family of FAMILIES) {

@@ -77,3 +77,20 @@ export function ipSetOfSaved(saved: SavedSet): Result<IpSet, string> {
     members: blocksAsCidrs(saved.family, coalesceBlocks(saved.family, blocks)),
   });
 }
+
+/**
+ * `ipset save` text as the sets the evaluator can model, and a note for each it cannot: rules
+ * naming those stay unknown (never guessed).
+ */
+export function modelledSets(text: string): Result<{ sets: IpSet[]; notes: string[] }, string> {
+  const parsed = parseSetSave(text);
+  if (!parsed.ok) return parsed;
+  const sets: IpSet[] = [];
+  const notes: string[] = [];
+  for (const saved of parsed.value.values()) {
+    const set = ipSetOfSaved(saved);
+    if (set.ok) sets.push(set.value);
+    else notes.push(`${set.error}: rules naming it are unknown`);
+  }
+  return ok({ sets, notes });
+}

@@ -4,7 +4,7 @@ import type { Ownership, Plan } from '../diff/plan.js';
 import { planSets, type SetPlan } from '../diff/sets.js';
 import type { Family } from '../model/address.js';
 import type { Ruleset } from '../ir/ruleset.js';
-import { ipSetOfSaved, parseSetSave } from '../ipset/script.js';
+import { modelledSets, parseSetSave } from '../ipset/script.js';
 import type { IpSet } from '../ir/ipset.js';
 import { rulesetFromSaveText } from '../iptables/saved-ruleset.js';
 import { type Backend } from '../iptables/backend.js';
@@ -100,13 +100,9 @@ export async function liveRuleset(host: HostDataplane, family: Family): Promise<
   if (!read.ok) throw new LiveStateError(read.error.join('; '));
   let sets: IpSet[] = [];
   if (host.sets !== undefined) {
-    const parsed = parseSetSave(await host.sets.save());
-    if (!parsed.ok) throw new LiveStateError(parsed.error);
-    // A set asgc cannot model is left out: rules naming it make their containers unknown.
-    sets = [...parsed.value.values()].flatMap((saved) => {
-      const set = ipSetOfSaved(saved);
-      return set.ok && set.value.family === family ? [set.value] : [];
-    });
+    const modelled = modelledSets(await host.sets.save());
+    if (!modelled.ok) throw new LiveStateError(modelled.error);
+    sets = modelled.value.sets.filter((set) => set.family === family);
   }
   return { ...read.value, sets };
 }
