@@ -130,6 +130,13 @@ async function http(agent: Agent, method: string, path: string): Promise<{ statu
   return { status: response.status, body: await response.text() };
 }
 
+/** A configuration change for the agent to write: deny-networks' 169.254.0.0/16 becomes a /17. */
+async function narrowDenyNetwork(cell: Cell): Promise<void> {
+  const path = join(cell.expectedDirectory, 'config.json');
+  await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
+  await cp(path, join(cell.directory, 'config.json'));
+}
+
 /** Another process holding an flock on `file` (a minute at most), once it holds it. */
 async function holdLock(file: string): Promise<ChildProcess> {
   const holder = spawn(
@@ -449,9 +456,7 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       await eventually(healthy(agent));
       const before = await cell.live(4, 'legacy');
       holder = await holdLock(lockFile);
-      const path = join(cell.expectedDirectory, 'config.json');
-      await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
-      await cp(path, join(cell.directory, 'config.json'));
+      await narrowDenyNetwork(cell);
       const force = await http(agent, 'POST', '/force-sync');
       expect(force.status).toBe(503);
       expect(JSON.parse(force.body).problems).toContainEqual(expect.objectContaining({ kind: 'lock', family: 4 }));
@@ -476,9 +481,7 @@ describe.skipIf(!enabled)('the agent on a cell', () => {
       await eventually(healthy(agent));
       const before = { 4: await cell.live(4), 6: await cell.live(6) };
       holder = await holdLock(lockFile);
-      const path = join(cell.expectedDirectory, 'config.json');
-      await writeFile(path, (await readFile(path, 'utf8')).replace('169.254.0.0/16', '169.254.0.0/17'));
-      await cp(path, join(cell.directory, 'config.json'));
+      await narrowDenyNetwork(cell);
       const force = await http(agent, 'POST', '/force-sync');
       expect(force.status).toBe(503);
       expect(JSON.parse(force.body).problems).toContainEqual(
